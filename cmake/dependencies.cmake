@@ -5,7 +5,12 @@ find_package(PkgConfig REQUIRED)
 find_package(DCMTK REQUIRED CONFIG)
 find_package(Protobuf REQUIRED)
 find_package(gRPC REQUIRED CONFIG)
-find_package(cnats REQUIRED CONFIG)
+# Debian's cnats CMake config names a static library the package does not ship, so
+# libnats comes through pkg-config under the same target name.
+pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
+if(NOT TARGET cnats::nats)
+  add_library(cnats::nats ALIAS PkgConfig::NATS)
+endif()
 find_package(yaml-cpp REQUIRED CONFIG)
 find_package(nlohmann_json REQUIRED CONFIG)
 find_package(spdlog REQUIRED CONFIG)

@@ -1,0 +1,114 @@
+#pragma once
+// The site configuration: one YAML file read by every service (deploy/site.example.yaml
+// documents every key). Unknown keys and bad values are rejected at load with the file
+// and line at fault; any scalar can be overridden from the environment as
+// PACSPULL_<PATH> (key path upper-cased, joined by '_', list items by index:
+// PACSPULL_LEDGER_URL, PACSPULL_RECEIVER_DICOM_PORT, PACSPULL_PACS_0_HOST).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pacspull/core/ids.hpp"
+#include "pacspull/rules/rules.hpp"
+
+namespace pacspull::config {
+
+using Millis = std::chrono::milliseconds;
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct DicomNode {
+  core::AeTitle ae_title;
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct PacsNode {
+  std::string name;
+  DicomNode node;
+  size_t max_results = 0;
+};
+
+struct ServicePorts {
+  uint16_t grpc_port = 0;
+  uint16_t metrics_port = 0;
+};
+
+struct SiteConfig {
+  std::string site;
+  std::string ledger_url;
+  std::string bus_url;
+  std::filesystem::path source;  // the file it came from (for rule reloads)
+
+  struct Local {
+    core::AeTitle ae_title{"PACSPULL"};
+    core::AeTitle receiver_ae_title{"PACSPULL"};
+    std::filesystem::path storage_root{"/var/lib/pacspull/store"};
+    Millis connect_timeout{10000};
+    Millis acse_timeout{30000};
+    Millis dimse_timeout{60000};
+  } local;
+
+  std::vector<PacsNode> pacs;
+  DicomNode ai_node;
+  Millis reconcile_after{120000};  // re-publish work stuck this long in a hand-off state
+
+  struct Finder {
+    Millis poll_interval{30000};
+    int crossday = -1;
+    std::vector<std::string> modalities{"CT", "DX", "CR", "DR"};
+    Millis fixed_delay{0};
+    ServicePorts ports{50051, 9101};
+  } finder;
+
+  struct Mover {
+    int max_attempts = 5;
+    Millis retry_backoff{30000};
+    ServicePorts ports{50052, 9102};
+  } mover;
+
+  struct Receiver {
+    uint16_t dicom_port = 11112;
+    std::vector<core::AeTitle> allowed_callers;
+    int max_associations = 16;
+    ServicePorts ports{50053, 9103};
+  } receiver;
+
+  struct Filter {
+    ServicePorts ports{50054, 9104};
+  } filter;
+
+  struct Checker {
+    Millis stable_age{30000};
+    int max_repulls = 3;
+    Millis scan_interval{5000};
+    ServicePorts ports{50055, 9105};
+  } checker;
+
+  struct Dispatcher {
+    ServicePorts ports{50056, 9106};
+  } dispatcher;
+
+  rules::RuleSet rules;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The process environment's PACSPULL_* variables.
+Environment process_environment();
+
+// Loads and validates; throws ConfigError listing every problem ("site.yaml:12: ...").
+SiteConfig load_site_config(const std::filesystem::path& file, const Environment& env = process_environment());
+SiteConfig parse_site_config(const std::string& yaml_text, const std::string& origin, const Environment& env = {});
+
+// "500ms", "30s", "5m", "2h", "0" -> milliseconds; throws std::invalid_argument.
+Millis parse_duration(const std::string& text);
+
+}  // namespace pacspull::config

@@ -1,0 +1,278 @@
+#include "pacspull/config/site_config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "pacspull/rules_yaml/load_rules.hpp"
+
+extern char** environ;
+
+namespace pacspull::config {
+namespace {
+
+// Reads one YAML tree against the schema, collecting every error with its line.
+class Reader {
+ public:
+  Reader(std::string origin, const Environment& env) : origin_(std::move(origin)), env_(env) {}
+
+  std::string where(const YAML::Node& n) const {
+    if (!n.IsDefined() || n.Mark().line < 0) return origin_;
+    return origin_ + ":" + std::to_string(n.Mark().line + 1);
+  }
+  void error(const YAML::Node& n, const std::string& msg) { errors_.push_back(where(n) + ": " + msg); }
+
+  // Rejects keys of `section` not in `allowed`.
+  void only(const YAML::Node& section, const std::string& path, std::initializer_list<const char*> allowed) {
+    if (!section.IsDefined() || section.IsNull()) return;
+    if (!section.IsMap()) {
+      error(section, "'" + path + "' must be a mapping");
+      return;
+    }
+    std::set<std::string> ok(allowed.begin(), allowed.end());
+    for (const auto& kv : section) {
+      auto key = kv.first.as<std::string>();
+      if (!ok.count(key)) error(kv.first, "unknown key '" + key + "'" + (path.empty() ? "" : " in '" + path + "'"));
+    }
+  }
+
+  // The scalar at section[key] (path for messages and env), overridden by the env.
+  std::optional<std::string> scalar(const YAML::Node& section, const std::string& path, const char* key,
+                                    YAML::Node* at = nullptr) {
+    std::string full = path.empty() ? key : path + "." + key;
+    std::string env_name = "PACSPULL_";
+    for (char c : full) env_name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (auto it = env_.find(env_name); it != env_.end()) return it->second;
+    if (!section.IsDefined() || !section.IsMap()) return std::nullopt;
+    YAML::Node n = section[key];
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    if (at) *at = n;
+    if (!n.IsScalar()) {
+      error(n, "'" + full + "' must be a single value");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  void text(const YAML::Node& s, const std::string& path, const char* key, std::string& out, bool required = false) {
+    YAML::Node at;
+    if (auto v = scalar(s, path, key, &at)) {
+      out = *v;
+      if (required && out.empty()) error(at.IsDefined() ? at : s, "'" + path + "." + key + "' must not be empty");
+    } else if (required && out.empty()) {
+      error(s, "missing '" + (path.empty() ? std::string(key) : path + "." + key) + "'");
+    }
+  }
+
+  void ae(const YAML::Node& s, const std::string& path, const char* key, core::AeTitle& out) {
+    std::string v = out.str();
+    text(s, path, key, v, true);
+    if (v.size() > 16) error(s[key], "AE title '" + v + "' is longer than 16 characters");
+    out = core::AeTitle(v);
+  }
+
+  template <class Int>
+  void integer(const YAML::Node& s, const std::string& path, const char* key, Int& out, long long lo, long long hi) {
+    YAML::Node at;
+    auto v = scalar(s, path, key, &at);
+    if (!v) return;
+    try {
+      size_t used = 0;
+      long long n = std::stoll(*v, &used);
+      if (used != v->size() || n < lo || n > hi) throw std::out_of_range("range");
+      out = static_cast<Int>(n);
+    } catch (const std::exception&) {
+      error(at.IsDefined() ? at : s, "'" + path + "." + key + "' must be a whole number from " + std::to_string(lo) +
+                                         " to " + std::to_string(hi) + ", not '" + *v + "'");
+    }
+  }
+
+  void duration(const YAML::Node& s, const std::string& path, const char* key, Millis& out) {
+    YAML::Node at;
+    auto v = scalar(s, path, key, &at);
+    if (!v) return;
+    try {
+      out = parse_duration(*v);
+    } catch (const std::exception& e) {
+      error(at.IsDefined() ? at : s, "'" + path + "." + key + "': " + e.what());
+    }
+  }
+
+  void strings(const YAML::Node& s, const std::string& path, const char* key, std::vector<std::string>& out) {
+    std::string full = path + "." + key;
+    std::string env_name = "PACSPULL_";
+    for (char c : full) env_name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (auto it = env_.find(env_name); it != env_.end()) {
+      out.clear();
+      std::stringstream ss(it->second);
+      for (std::string item; std::getline(ss, item, ',');)
+        if (!item.empty()) out.push_back(item);
+      return;
+    }
+    if (!s.IsDefined() || !s.IsMap() || !s[key].IsDefined() || s[key].IsNull()) return;
+    YAML::Node n = s[key];
+    if (!n.IsSequence()) {
+      error(n, "'" + full + "' must be a list");
+      return;
+    }
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) error(item, "'" + full + "' items must be single values");
+      else out.push_back(item.Scalar());
+    }
+  }
+
+  void ports(const YAML::Node& s, const std::string& path, ServicePorts& p) {
+    integer(s, path, "grpc_port", p.grpc_port, 0, 65535);
+    integer(s, path, "metrics_port", p.metrics_port, 0, 65535);
+  }
+
+  void node(const YAML::Node& s, const std::string& path, DicomNode& n) {
+    ae(s, path, "ae_title", n.ae_title);
+    text(s, path, "host", n.host, true);
+    integer(s, path, "port", n.port, 1, 65535);
+    if (n.port == 0) error(s, "missing '" + path + ".port'");
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+  const std::string& origin() const { return origin_; }
+
+ private:
+  std::string origin_;
+  const Environment& env_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && kv.rfind("PACSPULL_", 0) == 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+SiteConfig parse_site_config(const std::string& yaml_text, const std::string& origin, const Environment& env) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  SiteConfig c;
+  Reader r(origin, env);
+  r.only(root, "", {"site", "ledger", "bus", "local", "pacs", "ai_node", "reconcile_after", "finder", "mover",
+                    "receiver", "filter", "checker", "dispatcher", "rules"});
+  r.text(root, "", "site", c.site, true);
+  r.only(root["ledger"], "ledger", {"url"});
+  r.text(root["ledger"], "ledger", "url", c.ledger_url, true);
+  r.only(root["bus"], "bus", {"url"});
+  r.text(root["bus"], "bus", "url", c.bus_url, true);
+  r.duration(root, "", "reconcile_after", c.reconcile_after);
+
+  const YAML::Node local = root["local"];
+  r.only(local, "local", {"ae_title", "receiver_ae_title", "storage_root", "connect_timeout", "acse_timeout",
+                          "dimse_timeout"});
+  r.ae(local, "local", "ae_title", c.local.ae_title);
+  r.ae(local, "local", "receiver_ae_title", c.local.receiver_ae_title);
+  std::string root_dir = c.local.storage_root.string();
+  r.text(local, "local", "storage_root", root_dir, true);
+  c.local.storage_root = root_dir;
+  r.duration(local, "local", "connect_timeout", c.local.connect_timeout);
+  r.duration(local, "local", "acse_timeout", c.local.acse_timeout);
+  r.duration(local, "local", "dimse_timeout", c.local.dimse_timeout);
+  for (auto* t : {&c.local.connect_timeout, &c.local.acse_timeout, &c.local.dimse_timeout})
+    if (t->count() <= 0) r.error(local, "DICOM timeouts must be positive: DCMTK's 0 means wait forever");
+
+  const YAML::Node pacs = root["pacs"];
+  if (!pacs.IsDefined() || !pacs.IsSequence() || pacs.size() == 0) {
+    r.error(pacs.IsDefined() ? pacs : root, "'pacs' must list at least one PACS node");
+  } else {
+    std::set<std::string> names;
+    for (size_t i = 0; i < pacs.size(); ++i) {
+      std::string path = "pacs." + std::to_string(i);
+      PacsNode p;
+      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results"});
+      r.text(pacs[i], path, "name", p.name, true);
+      r.node(pacs[i], path, p.node);
+      r.integer(pacs[i], path, "max_results", p.max_results, 0, 1'000'000);
+      if (!names.insert(p.name).second) r.error(pacs[i], "duplicate PACS name '" + p.name + "'");
+      c.pacs.push_back(std::move(p));
+    }
+  }
+
+  r.only(root["ai_node"], "ai_node", {"ae_title", "host", "port"});
+  r.node(root["ai_node"], "ai_node", c.ai_node);
+
+  const YAML::Node f = root["finder"];
+  r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "metrics_port"});
+  r.duration(f, "finder", "poll_interval", c.finder.poll_interval);
+  r.integer(f, "finder", "crossday", c.finder.crossday, -30, 0);
+  r.strings(f, "finder", "modalities", c.finder.modalities);
+  if (c.finder.modalities.empty()) r.error(f, "'finder.modalities' must name at least one modality");
+  r.duration(f, "finder", "fixed_delay", c.finder.fixed_delay);
+  r.ports(f, "finder", c.finder.ports);
+  if (c.finder.poll_interval.count() <= 0) r.error(f, "'finder.poll_interval' must be positive");
+
+  const YAML::Node m = root["mover"];
+  r.only(m, "mover", {"max_attempts", "retry_backoff", "grpc_port", "metrics_port"});
+  r.integer(m, "mover", "max_attempts", c.mover.max_attempts, 1, 100);
+  r.duration(m, "mover", "retry_backoff", c.mover.retry_backoff);
+  r.ports(m, "mover", c.mover.ports);
+
+  const YAML::Node rc = root["receiver"];
+  r.only(rc, "receiver", {"dicom_port", "allowed_callers", "max_associations", "grpc_port", "metrics_port"});
+  r.integer(rc, "receiver", "dicom_port", c.receiver.dicom_port, 0, 65535);
+  std::vector<std::string> callers;
+  r.strings(rc, "receiver", "allowed_callers", callers);
+  for (auto& a : callers) c.receiver.allowed_callers.emplace_back(a);
+  r.integer(rc, "receiver", "max_associations", c.receiver.max_associations, 1, 1024);
+  r.ports(rc, "receiver", c.receiver.ports);
+
+  r.only(root["filter"], "filter", {"grpc_port", "metrics_port"});
+  r.ports(root["filter"], "filter", c.filter.ports);
+
+  const YAML::Node ck = root["checker"];
+  r.only(ck, "checker", {"stable_age", "max_repulls", "scan_interval", "grpc_port", "metrics_port"});
+  r.duration(ck, "checker", "stable_age", c.checker.stable_age);
+  r.integer(ck, "checker", "max_repulls", c.checker.max_repulls, 0, 100);
+  r.duration(ck, "checker", "scan_interval", c.checker.scan_interval);
+  r.ports(ck, "checker", c.checker.ports);
+
+  r.only(root["dispatcher"], "dispatcher", {"grpc_port", "metrics_port"});
+  r.ports(root["dispatcher"], "dispatcher", c.dispatcher.ports);
+
+  std::vector<std::string> errors = r.errors();
+  try {
+    YAML::Node rules = root["rules"];
+    c.rules = rules::load_rules(rules.IsDefined() ? rules : YAML::Node(YAML::NodeType::Map), origin);
+  } catch (const std::exception& e) {
+    errors.push_back(e.what());
+  }
+  if (!errors.empty()) {
+    std::string msg = "invalid site configuration:";
+    for (const auto& e : errors) msg += "\n  " + e;
+    throw ConfigError(msg);
+  }
+  return c;
+}
+
+SiteConfig load_site_config(const std::filesystem::path& file, const Environment& env) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError("cannot read site configuration " + file.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  SiteConfig c = parse_site_config(ss.str(), file.string(), env);
+  c.source = std::filesystem::absolute(file);
+  return c;
+}
+
+}  // namespace pacspull::config

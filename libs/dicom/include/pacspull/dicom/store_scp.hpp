@@ -1,0 +1,85 @@
+#pragma once
+// C-STORE SCP for the receiver service: accepts associations, stores each instance
+// durably under storage_path(), and only then hands it to the sink and answers success.
+//
+// Per instance: the dataset is streamed as received (same transfer syntax, bit for bit,
+// with a meta header) into <storage_root>/.incoming/*.tmp, fsynced, parsed (up to
+// PixelData), renamed to storage_path() (atomically replacing a duplicate), the directory
+// fsynced, the sink called, and only then C-STORE-RSP sent. Answers: 0x0000 success;
+// 0xA700 out of resources (write/fsync/rename error, disk full, sink RetryLater or throws:
+// the sender retries); 0xC000 cannot understand (unparsable dataset, no SOPInstanceUID).
+// Accepted: Verification and every storage SOP class DCMTK knows (dcmAllStorageSOPClassUIDs),
+// uncompressed preferred, else lossless then lossy JPEG / JPEG-LS / JPEG 2000 / RLE as the
+// sender proposes. One thread per association; the accept thread reads each A-ASSOCIATE-RQ
+// itself (bounded by acse_timeout), so a client that connects and stays silent delays the
+// next association by up to acse_timeout (as in DCMTK's DcmSCPPool).
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pacspull/core/attributes.hpp"
+#include "pacspull/core/ids.hpp"
+
+namespace pacspull::dicom {
+
+class StoreScp {
+ public:
+  struct Options {
+    core::AeTitle ae_title;  // the called AE title we answer to; others are rejected
+    uint16_t port = 0;       // 0 = ephemeral, start() returns the bound port
+    std::string bind_host = "0.0.0.0";
+    std::filesystem::path storage_root;
+    std::vector<core::AeTitle> allowed_callers;  // empty = accept any caller (logged at start)
+    std::chrono::seconds acse_timeout{30};
+    std::chrono::seconds dimse_timeout{60};
+    size_t max_associations = 8;  // above this, new associations are rejected (transient), not queued
+  };
+  struct Stored {
+    std::filesystem::path path;
+    core::AttributeMap attributes;
+    core::AeTitle calling_ae;
+    std::string peer_host;
+    uintmax_t bytes = 0;
+  };
+  enum class SinkResult { Ok, RetryLater /* answered 0xA700 out of resources: the sender retries */ };
+  // Called from association worker threads, concurrently, after the file is durable at
+  // `path` (fsynced, renamed, directory fsynced). Must be idempotent by SOP instance: a
+  // duplicate send calls it again for the same path. An exception counts as RetryLater.
+  using Sink = std::function<SinkResult(const Stored&)>;
+
+  struct Counters {
+    uint64_t associations = 0;  // accepted associations
+    uint64_t stored = 0;        // instances answered Success
+    uint64_t failed = 0;        // instances answered with a failure status
+    uint64_t rejected = 0;      // associations rejected (AE titles, capacity, no contexts)
+  };
+
+  StoreScp(Options options, Sink sink);
+  ~StoreScp();  // stop()s
+  StoreScp(const StoreScp&) = delete;
+  StoreScp& operator=(const StoreScp&) = delete;
+
+  // Binds, removes temp files a crash left behind, and starts the accept thread.
+  // Returns the bound port. Throws std::runtime_error when it cannot listen (start-up
+  // error) and std::invalid_argument for bad options. Call once.
+  uint16_t start();
+  // Stops accepting; each running association is aborted at its next message boundary
+  // (within ~1 s when idle; an instance being received is finished first, bounded by the
+  // DIMSE timeout; a silent connection still in negotiation by acse_timeout). Joins all
+  // threads. Idempotent. Counters stay readable afterwards.
+  void stop();
+
+  Counters counters() const;  // thread-safe
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pacspull::dicom

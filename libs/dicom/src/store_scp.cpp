@@ -1,0 +1,508 @@
+#include "pacspull/dicom/store_scp.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dcostrmf.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/cond.h"
+#include "dcmtk/dcmnet/dimse.h"
+#include "dcmtk/dcmnet/dulstruc.h"
+#include "dcmtk_setup.hpp"
+#include "durable.hpp"
+#include "pacspull/core/attributes.hpp"
+#include "pacspull/dicom/read.hpp"
+#include "pacspull/dicom/storage.hpp"
+
+namespace pacspull::dicom {
+namespace {
+
+constexpr long kMaxReceivePdu = 65536;
+constexpr uint16_t kStatusSuccess = 0x0000;
+constexpr uint16_t kStatusOutOfResources = 0xA700;
+constexpr uint16_t kStatusCannotUnderstand = 0xC000;
+constexpr const char* kIncomingDir = ".incoming";
+
+// Acceptor preference when a context proposes several: uncompressed first, so a PACS that
+// can send raw pixels does (the AI backend then does not decompress); otherwise the
+// compressed syntax as the PACS stores it, lossless before lossy, so nothing is refused.
+const char* const kTransferSyntaxes[] = {
+    UID_LittleEndianExplicitTransferSyntax,
+    UID_LittleEndianImplicitTransferSyntax,
+    UID_JPEGProcess14SV1TransferSyntax,
+    UID_JPEGProcess14TransferSyntax,
+    UID_JPEGLSLosslessTransferSyntax,
+    UID_JPEG2000LosslessOnlyTransferSyntax,
+    UID_RLELosslessTransferSyntax,
+    UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+    UID_BigEndianExplicitTransferSyntax,
+    UID_JPEGLSLossyTransferSyntax,
+    UID_JPEG2000TransferSyntax,
+    UID_JPEGProcess1TransferSyntax,
+    UID_JPEGProcess2_4TransferSyntax,
+};
+constexpr int kTransferSyntaxCount = static_cast<int>(sizeof kTransferSyntaxes / sizeof kTransferSyntaxes[0]);
+
+std::string trim_ae(const char* raw) { return core::trim_dicom(raw == nullptr ? "" : raw); }
+
+int clamp_seconds(std::chrono::seconds s) { return s.count() <= 0 ? 1 : static_cast<int>(s.count()); }
+
+void destroy(T_ASC_Association*& assoc) {
+  if (assoc == nullptr) return;
+  ASC_dropSCPAssociation(assoc);
+  ASC_destroyAssociation(&assoc);
+  assoc = nullptr;
+}
+
+}  // namespace
+
+struct StoreScp::Impl {
+  Options options;
+  Sink sink;
+  std::filesystem::path incoming;
+
+  T_ASC_Network* net = nullptr;
+  int listen_fd = -1;
+  std::thread acceptor;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+  std::mutex lifecycle_mutex;
+
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::mutex workers_mutex;
+  std::list<Worker> workers;
+  std::atomic<size_t> active{0};
+  std::atomic<uint64_t> temp_sequence{0};
+
+  std::atomic<uint64_t> associations{0}, stored{0}, failed{0}, rejected{0};
+
+  uint16_t open_listener();
+  void accept_loop();
+  void reap_finished_workers(bool all);
+  void serve(T_ASC_Association* assoc);
+  OFCondition handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres, T_DIMSE_C_StoreRQ& request,
+                           const std::string& calling, const std::string& peer);
+  uint16_t place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
+                          const std::string& calling, const std::string& peer);
+  void reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result, T_ASC_RejectParametersSource source,
+              T_ASC_RejectParametersReason reason, const std::string& why);
+};
+
+uint16_t StoreScp::Impl::open_listener() {
+  // DCMTK 3.6.7 always binds INADDR_ANY and does not report an ephemeral port. So we bind
+  // our own socket (bind_host, port or 0), then let DCMTK create its network on an
+  // ephemeral port and dup2() our socket over DCMTK's listen descriptor: DCMTK keeps its
+  // descriptor number, which now refers to our socket.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("StoreScp: socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(options.port);
+  const std::string host = options.bind_host.empty() ? "0.0.0.0" : options.bind_host;
+  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
+    ::close(fd);
+    throw std::runtime_error("StoreScp: bind_host is not an IPv4 address: " + host);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, 64) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("StoreScp: cannot listen on " + host + ":" + std::to_string(options.port) + ": " + err);
+  }
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  const uint16_t port = ntohs(address.sin_port);
+
+  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, clamp_seconds(options.acse_timeout), &net);
+  if (cond.bad()) {
+    ::close(fd);
+    throw std::runtime_error(std::string("StoreScp: DCMTK network: ") + cond.text());
+  }
+  auto* key = reinterpret_cast<PRIVATE_NETWORKKEY*>(net->network);
+  listen_fd = key->networkSpecific.TCP.listenSocket;
+  const int flags = ::fcntl(listen_fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags);
+  if (::dup2(fd, listen_fd) < 0) {
+    const std::string err = std::strerror(errno);
+    ::close(fd);
+    ASC_dropNetwork(&net);
+    throw std::runtime_error("StoreScp: dup2: " + err);
+  }
+  ::close(fd);
+  ::fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+  return port;
+}
+
+void StoreScp::Impl::reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
+                            T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason,
+                            const std::string& why) {
+  T_ASC_RejectParameters rej{result, source, reason};
+  ASC_rejectAssociation(assoc, &rej);
+  ++rejected;
+  spdlog::warn("dicom scp {}: rejected association: {}", options.ae_title.str(), why);
+}
+
+void StoreScp::Impl::reap_finished_workers(bool all) {
+  std::list<Worker> finished;
+  {
+    std::lock_guard lock(workers_mutex);
+    for (auto it = workers.begin(); it != workers.end();) {
+      if (all || it->done->load()) {
+        finished.splice(finished.end(), workers, it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& w : finished) w.thread.join();
+}
+
+void StoreScp::Impl::accept_loop() {
+  while (!stopping.load()) {
+    reap_finished_workers(false);
+    T_ASC_Association* assoc = nullptr;
+    // 1 s slices: stop() is also signalled by shutting the listen socket down.
+    OFCondition cond = ASC_receiveAssociation(net, &assoc, kMaxReceivePdu, nullptr, nullptr, OFFalse, DUL_NOBLOCK, 1);
+    if (stopping.load()) {
+      destroy(assoc);
+      break;
+    }
+    if (cond == DUL_NOASSOCIATIONREQUEST) {
+      destroy(assoc);
+      continue;
+    }
+    if (cond.bad()) {
+      spdlog::warn("dicom scp {}: could not receive association request: {}", options.ae_title.str(), cond.text());
+      destroy(assoc);
+      continue;
+    }
+    if (active.load() >= options.max_associations) {
+      reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+             ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED,
+             "too many associations (" + std::to_string(options.max_associations) + " busy), caller " +
+                 trim_ae(assoc->params->DULparams.callingAPTitle));
+      destroy(assoc);
+      continue;
+    }
+    ++active;
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::lock_guard lock(workers_mutex);
+    workers.push_back({std::thread([this, assoc, done]() mutable {
+                         serve(assoc);
+                         --active;
+                         done->store(true);
+                       }),
+                       done});
+  }
+}
+
+void StoreScp::Impl::serve(T_ASC_Association* assoc) {
+  const std::string calling = trim_ae(assoc->params->DULparams.callingAPTitle);
+  const std::string called = trim_ae(assoc->params->DULparams.calledAPTitle);
+  std::string peer = assoc->params->DULparams.callingPresentationAddress;
+  const std::string who = "'" + calling + "' from " + peer;
+
+  char context_name[BUFSIZ];
+  if (ASC_getApplicationContextName(assoc->params, context_name, sizeof context_name).bad() ||
+      std::strcmp(context_name, UID_StandardApplicationContext) != 0) {
+    reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED,
+           who + ": bad application context");
+    destroy(assoc);
+    return;
+  }
+  if (called != options.ae_title.str()) {
+    reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED,
+           who + " called '" + called + "', we are '" + options.ae_title.str() + "'");
+    destroy(assoc);
+    return;
+  }
+  if (!options.allowed_callers.empty() &&
+      std::none_of(options.allowed_callers.begin(), options.allowed_callers.end(),
+                   [&](const core::AeTitle& ae) { return ae.str() == calling; })) {
+    reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED,
+           who + ": calling AE title not allowed");
+    destroy(assoc);
+    return;
+  }
+
+  const char* verification[] = {UID_VerificationSOPClass};
+  ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, verification, 1, const_cast<const char**>(kTransferSyntaxes), 2);
+  ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, dcmAllStorageSOPClassUIDs,
+                                                  numberOfDcmAllStorageSOPClassUIDs,
+                                                  const_cast<const char**>(kTransferSyntaxes), kTransferSyntaxCount);
+  if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
+    reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_NOREASON,
+           who + ": no acceptable presentation context");
+    destroy(assoc);
+    return;
+  }
+  ASC_setAPTitles(assoc->params, nullptr, nullptr, options.ae_title.str().c_str());
+  if (OFCondition cond = ASC_acknowledgeAssociation(assoc); cond.bad()) {
+    spdlog::warn("dicom scp {}: cannot acknowledge association {}: {}", options.ae_title.str(), who, cond.text());
+    destroy(assoc);
+    return;
+  }
+  ++associations;
+  spdlog::debug("dicom scp {}: association {} accepted", options.ae_title.str(), who);
+
+  const auto idle_limit = options.dimse_timeout.count() <= 0 ? std::chrono::seconds(1) : options.dimse_timeout;
+  while (true) {
+    T_DIMSE_Message message;
+    std::memset(&message, 0, sizeof message);
+    T_ASC_PresentationContextID pres = 0;
+    OFCondition cond = EC_Normal;
+    // Wait for the next command in 1 s slices so stop() is noticed; the whole idle wait is
+    // still bounded by the DIMSE timeout.
+    const auto idle_deadline = std::chrono::steady_clock::now() + idle_limit;
+    bool stop_requested = false;
+    while (true) {
+      if (stopping.load()) {
+        stop_requested = true;
+        break;
+      }
+      cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, 1, &pres, &message, nullptr);
+      if (cond == DIMSE_NODATAAVAILABLE && std::chrono::steady_clock::now() < idle_deadline) continue;
+      break;
+    }
+    if (stop_requested) {
+      spdlog::warn("dicom scp {}: stopping, aborting association {}", options.ae_title.str(), who);
+      ASC_abortAssociation(assoc);
+      break;
+    }
+    if (cond == DUL_PEERREQUESTEDRELEASE) {
+      ASC_acknowledgeRelease(assoc);
+      break;
+    }
+    if (cond == DUL_PEERABORTEDASSOCIATION) {
+      spdlog::warn("dicom scp {}: association {} aborted by peer", options.ae_title.str(), who);
+      break;
+    }
+    if (cond.bad()) {
+      spdlog::warn("dicom scp {}: association {}: {}", options.ae_title.str(), who, cond.text());
+      ASC_abortAssociation(assoc);
+      break;
+    }
+    switch (message.CommandField) {
+      case DIMSE_C_ECHO_RQ:
+        cond = DIMSE_sendEchoResponse(assoc, pres, &message.msg.CEchoRQ, STATUS_Success, nullptr);
+        break;
+      case DIMSE_C_STORE_RQ:
+        cond = handle_store(assoc, pres, message.msg.CStoreRQ, calling, peer);
+        break;
+      default:
+        spdlog::warn("dicom scp {}: association {}: unsupported DIMSE command 0x{:04x}", options.ae_title.str(), who,
+                     static_cast<unsigned>(message.CommandField));
+        cond = DIMSE_BADCOMMANDTYPE;
+        break;
+    }
+    if (cond.bad()) {
+      spdlog::warn("dicom scp {}: association {} broken: {}", options.ae_title.str(), who, cond.text());
+      ASC_abortAssociation(assoc);
+      break;
+    }
+  }
+  destroy(assoc);
+}
+
+OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres,
+                                         T_DIMSE_C_StoreRQ& request, const std::string& calling,
+                                         const std::string& peer) {
+  const int timeout = clamp_seconds(options.dimse_timeout);
+  const std::filesystem::path temp =
+      incoming / ("rx-" + std::to_string(::getpid()) + "-" + std::to_string(temp_sequence.fetch_add(1)) + ".tmp");
+  uint16_t status = kStatusSuccess;
+  DcmOutputFileStream* stream = nullptr;
+  OFCondition cond = DIMSE_createFilestream(temp.c_str(), &request, assoc, pres, OFTrue, &stream);
+  if (cond.bad()) {
+    spdlog::error("dicom scp {}: cannot create {}: {}; answering out-of-resources", options.ae_title.str(),
+                  temp.string(), cond.text());
+    delete stream;
+    DIC_UL bytes = 0, pdvs = 0;
+    cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+    if (cond.bad()) return cond;
+    status = kStatusOutOfResources;
+  } else {
+    T_ASC_PresentationContextID data_pres = pres;
+    cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
+    delete stream;  // closes the file
+    if (cond.bad()) {
+      std::error_code ec;
+      std::filesystem::remove(temp, ec);
+      // A write failure (disk full) is reported after DCMTK drained the dataset, so the
+      // association is still in step and the sender gets a status it retries on.
+      if (cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES) {
+        spdlog::error("dicom scp {}: cannot write {}: {}; answering out-of-resources", options.ae_title.str(),
+                      temp.string(), cond.text());
+        status = kStatusOutOfResources;
+      } else {
+        return cond;  // network failure: nothing to answer on
+      }
+    } else if (data_pres != pres) {
+      std::error_code ec;
+      std::filesystem::remove(temp, ec);
+      spdlog::warn("dicom scp {}: dataset on another presentation context than its command", options.ae_title.str());
+      status = kStatusCannotUnderstand;
+    } else {
+      status = place_instance(temp, request, calling, peer);
+    }
+  }
+
+  T_DIMSE_C_StoreRSP response;
+  std::memset(&response, 0, sizeof response);
+  response.MessageIDBeingRespondedTo = request.MessageID;
+  response.DimseStatus = status;
+  response.DataSetType = DIMSE_DATASET_NULL;
+  response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+  OFStandard::strlcpy(response.AffectedSOPClassUID, request.AffectedSOPClassUID, sizeof response.AffectedSOPClassUID);
+  OFStandard::strlcpy(response.AffectedSOPInstanceUID, request.AffectedSOPInstanceUID,
+                      sizeof response.AffectedSOPInstanceUID);
+  if (status == kStatusSuccess) {
+    ++stored;
+  } else {
+    ++failed;
+  }
+  return DIMSE_sendStoreResponse(assoc, pres, &request, &response, nullptr);
+}
+
+uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
+                                        const std::string& calling, const std::string& peer) {
+  const std::string& ae = options.ae_title.str();
+  std::error_code ec;
+  auto discard = [&](uint16_t status) {
+    std::filesystem::remove(temp, ec);
+    return status;
+  };
+  if (std::string err = detail::fsync_path(temp); !err.empty()) {
+    spdlog::error("dicom scp {}: {}", ae, err);
+    return discard(kStatusOutOfResources);
+  }
+  ReadResult read = read_attributes(temp);
+  if (!read.attributes) {
+    spdlog::warn("dicom scp {}: malformed instance {} from '{}' ({}): {}", ae, request.AffectedSOPInstanceUID, calling,
+                 peer, read.error);
+    return discard(kStatusCannotUnderstand);
+  }
+  core::AttributeMap& attributes = *read.attributes;
+  const std::string sop = attributes.trimmed("SOPInstanceUID");
+  if (sop.empty()) {
+    spdlog::warn("dicom scp {}: instance without SOPInstanceUID from '{}' ({})", ae, calling, peer);
+    return discard(kStatusCannotUnderstand);
+  }
+  if (sop != core::trim_dicom(request.AffectedSOPInstanceUID)) {
+    spdlog::warn("dicom scp {}: SOPInstanceUID {} differs from the C-STORE request's {}; stored under the dataset's",
+                 ae, sop, request.AffectedSOPInstanceUID);
+  }
+  const std::filesystem::path final_path =
+      storage_path(options.storage_root, core::StudyUid(std::string(attributes.get("StudyInstanceUID").value_or(""))),
+                   core::SeriesUid(std::string(attributes.get("SeriesInstanceUID").value_or(""))),
+                   core::SopInstanceUid(sop));
+  if (std::string err = detail::create_directories_durably(options.storage_root, final_path.parent_path());
+      !err.empty()) {
+    spdlog::error("dicom scp {}: {}", ae, err);
+    return discard(kStatusOutOfResources);
+  }
+  // rename() replaces a previous copy atomically: a duplicate send is idempotent.
+  std::filesystem::rename(temp, final_path, ec);
+  if (ec) {
+    spdlog::error("dicom scp {}: rename {} -> {}: {}", ae, temp.string(), final_path.string(), ec.message());
+    return discard(kStatusOutOfResources);
+  }
+  if (std::string err = detail::fsync_path(final_path.parent_path()); !err.empty()) {
+    // The file is in place but its entry may not survive a crash: do not claim success.
+    spdlog::error("dicom scp {}: {}", ae, err);
+    return kStatusOutOfResources;
+  }
+  const uintmax_t bytes = std::filesystem::file_size(final_path, ec);
+  StoreScp::Stored record{final_path, std::move(attributes), core::AeTitle(calling), peer, ec ? 0 : bytes};
+  try {
+    if (sink(record) == SinkResult::Ok) return kStatusSuccess;
+    spdlog::warn("dicom scp {}: sink asked to retry {} later; answering out-of-resources", ae, sop);
+  } catch (const std::exception& e) {
+    spdlog::error("dicom scp {}: sink failed for {}: {}; answering out-of-resources", ae, sop, e.what());
+  } catch (...) {
+    spdlog::error("dicom scp {}: sink failed for {}; answering out-of-resources", ae, sop);
+  }
+  // The file stays: an earlier, acknowledged copy of the same instance may be this path.
+  return kStatusOutOfResources;
+}
+
+StoreScp::StoreScp(Options options, Sink sink) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->sink = std::move(sink);
+}
+
+StoreScp::~StoreScp() { stop(); }
+
+uint16_t StoreScp::start() {
+  detail::ensure_dcmtk_setup();
+  std::lock_guard lock(impl_->lifecycle_mutex);
+  Impl& s = *impl_;
+  if (s.started) throw std::logic_error("StoreScp::start called twice");
+  if (s.options.ae_title.empty()) throw std::invalid_argument("StoreScp: empty AE title");
+  if (s.options.storage_root.empty()) throw std::invalid_argument("StoreScp: empty storage_root");
+  if (!s.sink) throw std::invalid_argument("StoreScp: no sink");
+  if (s.options.max_associations == 0) throw std::invalid_argument("StoreScp: max_associations must be > 0");
+  s.incoming = s.options.storage_root / kIncomingDir;
+  std::error_code ec;
+  std::filesystem::create_directories(s.incoming, ec);
+  if (ec) throw std::runtime_error("StoreScp: cannot create " + s.incoming.string() + ": " + ec.message());
+  // Temp files of a previous run were never acknowledged: their senders will resend.
+  size_t stale = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(s.incoming, ec)) {
+    std::error_code rm;
+    if (std::filesystem::remove(entry.path(), rm)) ++stale;
+  }
+  if (stale > 0) spdlog::warn("dicom scp {}: removed {} unacknowledged temp files", s.options.ae_title.str(), stale);
+
+  const uint16_t port = s.open_listener();
+  s.started = true;
+  if (s.options.allowed_callers.empty()) {
+    spdlog::warn("dicom scp {}: no allowed_callers configured, accepting any calling AE title",
+                 s.options.ae_title.str());
+  }
+  spdlog::info("dicom scp {}: listening on {}:{}, storing under {}", s.options.ae_title.str(), s.options.bind_host,
+               port, s.options.storage_root.string());
+  s.acceptor = std::thread([&s] { s.accept_loop(); });
+  return port;
+}
+
+void StoreScp::stop() {
+  std::lock_guard lock(impl_->lifecycle_mutex);
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.stopping.store(true);
+  ::shutdown(s.listen_fd, SHUT_RDWR);  // wakes the acceptor's select() at once
+  if (s.acceptor.joinable()) s.acceptor.join();
+  s.reap_finished_workers(true);
+  ASC_dropNetwork(&s.net);
+  s.net = nullptr;
+  spdlog::info("dicom scp {}: stopped ({} associations, {} stored, {} failed, {} rejected)", s.options.ae_title.str(),
+               s.associations.load(), s.stored.load(), s.failed.load(), s.rejected.load());
+}
+
+StoreScp::Counters StoreScp::counters() const {
+  return {impl_->associations.load(), impl_->stored.load(), impl_->failed.load(), impl_->rejected.load()};
+}
+
+}  // namespace pacspull::dicom

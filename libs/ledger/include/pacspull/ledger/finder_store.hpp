@@ -1,0 +1,48 @@
+#pragma once
+// Ledger operations of the finder.
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pacspull/core/time.hpp"
+#include "pacspull/pipeline/stability.hpp"
+
+namespace pacspull::ledger {
+
+struct PacsNodeRow {
+  std::string name, ae_title, host;
+  int port = 0;
+};
+
+struct FoundStudy {
+  std::string study_uid, accession_number, patient_id, study_date, modalities, description;
+  std::optional<core::Time> exam_time;
+  std::optional<long> pacs_instances;
+  bool pull_at_once = false;  // DX family
+  // Every PACS that returned it this cycle, preferred (move source) first.
+  std::vector<std::pair<std::string, std::optional<long>>> locations;
+};
+
+struct MoveWork {  // what a move request names
+  std::string study_uid, pacs, reason, series_uid;
+  int generation = 0;
+  int priority = 1;
+  std::optional<core::Time> exam_time;
+};
+
+struct Observed {
+  pipeline::FindDecision decision;
+  std::optional<MoveWork> move;  // set when the study was queued for a move
+};
+
+void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes);
+// Records one study of a poll and applies the stability decision in one transaction.
+Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now);
+// Queues studies by hand (doctor's request) at manual priority; matches uid, accession or patient.
+std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority);
+// Queued studies whose move request never reached the mover (no job for the generation).
+std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than);
+
+}  // namespace pacspull::ledger

@@ -1,0 +1,47 @@
+#pragma once
+// Ledger operations of the mover. Jobs are ordered by priority, then exam time
+// (earliest first), then arrival.
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pacspull/core/time.hpp"
+#include "pacspull/ledger/finder_store.hpp"
+#include "pacspull/pipeline/retry.hpp"
+
+namespace pacspull::ledger {
+
+struct MoveJobRow {
+  long long id = 0;
+  MoveWork work;
+  std::string status;
+  int attempts = 0;
+  int completed = 0, failed = 0;
+  std::string last_error;
+  std::optional<core::Time> not_before;
+  PacsNodeRow pacs;  // resolved from pacs_nodes when claimed
+};
+
+struct MoveAttempt {
+  bool success = false;
+  int completed = 0, failed = 0, warning = 0;
+  std::string error;
+  std::chrono::milliseconds elapsed{0};
+};
+
+// Returns true when the job is new (a redelivered request changes nothing).
+bool enqueue_move(pqxx::work& w, const MoveWork& m);
+// Jobs left running by a crash go back to pending: the move is simply done again.
+int reset_running_jobs(pqxx::work& w);
+// Claims the next due job (marks it running, the study pulling); nullopt when none.
+std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now);
+// Records the attempt and applies the retry decision.
+void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& attempt, const pipeline::JobDecision& d);
+// When the next pending job becomes due (to sleep until then), if any.
+std::optional<core::Time> next_due(pqxx::work& w);
+std::vector<MoveJobRow> list_jobs(pqxx::work& w, const std::string& status, int limit);
+bool retry_job(pqxx::work& w, long long id);
+
+}  // namespace pacspull::ledger

@@ -1,0 +1,169 @@
+#include "pacspull/ledger/finder_store.hpp"
+
+#include "pacspull/ledger/ledger.hpp"
+
+namespace pacspull::ledger {
+namespace {
+
+constexpr const char* kUpsertPacs = R"sql(
+INSERT INTO pacs_nodes (name, ae_title, host, port) VALUES ($1, $2, $3, $4)
+ON CONFLICT (name) DO UPDATE SET ae_title = EXCLUDED.ae_title, host = EXCLUDED.host, port = EXCLUDED.port,
+  updated_at = now())sql";
+
+constexpr const char* kLockStudy = R"sql(
+SELECT state, pacs_instances, extract(epoch FROM first_seen_at)::bigint,
+       (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid), generation, priority
+FROM studies s WHERE study_uid = $1 FOR UPDATE)sql";
+
+constexpr const char* kInsertStudy = R"sql(
+INSERT INTO studies (study_uid, accession_number, patient_id, study_date, exam_time, modalities, description,
+                     pacs_instances, pull_at_once, first_seen_at, state_changed_at)
+VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, $9, to_timestamp($10), to_timestamp($10)))sql";
+
+constexpr const char* kUpdateCount = "UPDATE studies SET pacs_instances = $2 WHERE study_uid = $1";
+
+constexpr const char* kQueueStudy = R"sql(
+UPDATE studies SET state = 'queued', generation = generation + 1, stable_at = to_timestamp($2),
+  state_changed_at = to_timestamp($2), pacs_instances = $3
+WHERE study_uid = $1 RETURNING generation, priority, extract(epoch FROM exam_time)::bigint)sql";
+
+constexpr const char* kRegrowStudy = R"sql(
+UPDATE studies SET state = 'found', pacs_instances = $2, first_seen_at = to_timestamp($3),
+  state_changed_at = to_timestamp($3), repulls = 0, short = false
+WHERE study_uid = $1)sql";
+
+constexpr const char* kUpsertLocation = R"sql(
+INSERT INTO study_locations (study_uid, pacs, pacs_instances) VALUES ($1, $2, $3)
+ON CONFLICT (study_uid, pacs) DO UPDATE SET pacs_instances = EXCLUDED.pacs_instances, last_seen_at = now())sql";
+
+constexpr const char* kManualMatch = R"sql(
+SELECT study_uid FROM studies WHERE study_uid = $1 OR accession_number = $1 OR patient_id = $1
+ORDER BY first_seen_at DESC LIMIT 50)sql";
+
+constexpr const char* kManualQueue = R"sql(
+UPDATE studies s SET state = 'queued', generation = generation + 1, priority = greatest(priority, $2),
+  state_changed_at = now(), repulls = 0
+WHERE study_uid = $1
+RETURNING generation, priority, extract(epoch FROM exam_time)::bigint,
+  (SELECT pacs FROM study_locations l WHERE l.study_uid = s.study_uid ORDER BY last_seen_at DESC LIMIT 1))sql";
+
+constexpr const char* kStuckQueued = R"sql(
+SELECT s.study_uid, s.generation, s.priority, extract(epoch FROM s.exam_time)::bigint,
+  (SELECT pacs FROM study_locations l WHERE l.study_uid = s.study_uid ORDER BY first_seen_at LIMIT 1)
+FROM studies s
+WHERE s.state = 'queued' AND s.state_changed_at < now() - make_interval(secs => $1)
+  AND NOT EXISTS (SELECT 1 FROM move_jobs j WHERE j.study_uid = s.study_uid AND j.generation = s.generation)
+LIMIT 500)sql";
+
+long long epoch(core::Time t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+std::optional<core::Time> from_epoch(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return core::Time{} + std::chrono::seconds(f.as<long long>());
+}
+std::optional<long> opt_count(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<long>();
+}
+
+}  // namespace
+
+void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes) {
+  for (const auto& n : nodes) w.exec_params(kUpsertPacs, n.name, n.ae_title, n.host, n.port);
+}
+
+Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now) {
+  std::optional<pipeline::KnownStudy> known;
+  pqxx::result r = w.exec_params(kLockStudy, s.study_uid);
+  if (!r.empty()) {
+    pipeline::KnownStudy k;
+    k.state = pipeline::parse_state(r[0][0].c_str()).value_or(pipeline::StudyState::Found);
+    k.pacs_instances = opt_count(r[0][1]);
+    k.first_seen = core::Time{} + std::chrono::seconds(r[0][2].as<long long>());
+    k.received_instances = r[0][3].as<long>();
+    known = k;
+  }
+  pipeline::Observation seen{s.pacs_instances, s.pull_at_once, now};
+  Observed out{pipeline::on_found(known, seen, policy), std::nullopt};
+  using pipeline::FindAction;
+
+  std::optional<long long> exam = s.exam_time ? std::optional<long long>(epoch(*s.exam_time)) : std::nullopt;
+  if (!known) {
+    w.exec_params(kInsertStudy, s.study_uid, s.accession_number, s.patient_id, s.study_date, exam, s.modalities,
+                  s.description, s.pacs_instances, s.pull_at_once, epoch(now));
+    std::string where;
+    for (const auto& [pacs, n] : s.locations) where += (where.empty() ? "" : ", ") + pacs;
+    record_event(w, s.study_uid, "", "finder", "found",
+                 "new study " + s.modalities + " accession " + s.accession_number + " found on " + where + ": " +
+                     out.decision.reason);
+  }
+  for (const auto& [pacs, n] : s.locations) w.exec_params(kUpsertLocation, s.study_uid, pacs, n);
+
+  switch (out.decision.action) {
+    case FindAction::Record:
+    case FindAction::Nothing:
+      if (known && known->state != pipeline::StudyState::Found && !pipeline::is_settled(known->state))
+        w.exec_params(kUpdateCount, s.study_uid, s.pacs_instances);
+      break;
+    case FindAction::Wait:
+      w.exec_params(kUpdateCount, s.study_uid, s.pacs_instances);
+      if (known) record_event(w, s.study_uid, "", "finder", "waiting", out.decision.reason);
+      break;
+    case FindAction::Regrow:
+      w.exec_params(kRegrowStudy, s.study_uid, s.pacs_instances, epoch(now));
+      record_event(w, s.study_uid, "", "finder", "regrow", out.decision.reason);
+      break;
+    case FindAction::Queue: {
+      pqxx::row q = w.exec_params1(kQueueStudy, s.study_uid, epoch(now), s.pacs_instances);
+      MoveWork m;
+      m.study_uid = s.study_uid;
+      m.pacs = s.locations.empty() ? std::string() : s.locations.front().first;
+      m.generation = q[0].as<int>();
+      m.priority = q[1].as<int>();
+      m.exam_time = from_epoch(q[2]);
+      m.reason = out.decision.reason;
+      record_event(w, s.study_uid, "", "finder", "stable",
+                   out.decision.reason + "; move requested from " + m.pacs + " (generation " +
+                       std::to_string(m.generation) + ")");
+      out.move = m;
+      break;
+    }
+  }
+  return out;
+}
+
+std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority) {
+  std::vector<MoveWork> out;
+  for (const auto& row : w.exec_params(kManualMatch, key)) {
+    std::string uid = row[0].c_str();
+    pqxx::row q = w.exec_params1(kManualQueue, uid, priority);
+    MoveWork m;
+    m.study_uid = uid;
+    m.generation = q[0].as<int>();
+    m.priority = q[1].as<int>();
+    m.exam_time = from_epoch(q[2]);
+    m.pacs = q[3].is_null() ? "" : q[3].c_str();
+    m.reason = "manual pull requested for " + key;
+    record_event(w, uid, "", "finder", "manual", m.reason);
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than) {
+  std::vector<MoveWork> out;
+  for (const auto& row : w.exec_params(kStuckQueued, static_cast<double>(older_than.count()))) {
+    MoveWork m;
+    m.study_uid = row[0].c_str();
+    m.generation = row[1].as<int>();
+    m.priority = row[2].as<int>();
+    m.exam_time = from_epoch(row[3]);
+    m.pacs = row[4].is_null() ? "" : row[4].c_str();
+    m.reason = "re-published: queued without a move job";
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace pacspull::ledger

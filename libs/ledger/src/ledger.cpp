@@ -1,0 +1,99 @@
+#include "pacspull/ledger/ledger.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "pacspull/ledger/migrations.hpp"
+
+namespace pacspull::ledger {
+namespace {
+
+constexpr const char* kCreateMigrations = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()))sql";
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(727274)";
+constexpr const char* kAppliedVersion = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+constexpr const char* kRecordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
+constexpr const char* kInsertEvent = R"sql(
+INSERT INTO events (study_uid, series_uid, service, kind, detail, attrs)
+VALUES (nullif($1, ''), nullif($2, ''), $3, $4, $5, nullif($6, '')::jsonb))sql";
+
+bool is_retryable(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)) return true;
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&e)) return true;  // serialization, deadlock
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) return true;
+  if (auto* le = dynamic_cast<const LedgerError*>(&e)) return le->retryable();
+  if (auto* se = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = se->sqlstate();
+    // 08: connection exception, 57P01..03: admin shutdown / cannot connect now, 40: rollback
+    return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state.rfind("40", 0) == 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+Ledger::Ledger(std::string url, Options options) : url_(std::move(url)), options_(options) {
+  std::lock_guard lock(mu_);
+  connection_locked();
+}
+
+pqxx::connection& Ledger::connection_locked() {
+  if (conn_ && conn_->is_open()) return *conn_;
+  conn_.reset();
+  try {
+    conn_ = std::make_unique<pqxx::connection>(url_);
+  } catch (const std::exception& e) {
+    throw LedgerError(std::string("ledger unreachable: ") + e.what(), true);
+  }
+  return *conn_;
+}
+
+void Ledger::handle_failure(const std::exception& e, int attempt) {
+  bool retryable = is_retryable(e);
+  if (!retryable) throw LedgerError(std::string("ledger: ") + e.what(), false);
+  conn_.reset();
+  if (attempt >= options_.attempts)
+    throw LedgerError("ledger: giving up after " + std::to_string(attempt) + " attempts: " + e.what(), true);
+  spdlog::warn("ledger: retryable failure (attempt {}/{}): {}", attempt, options_.attempts, e.what());
+  std::this_thread::sleep_for(options_.backoff * attempt);
+}
+
+int Ledger::migrate() {
+  return transact([](pqxx::work& w) {
+    w.exec(kMigrationLock);
+    w.exec(kCreateMigrations);
+    int applied = w.exec1(kAppliedVersion)[0].as<int>();
+    for (const auto& m : migrations()) {
+      if (m.version <= applied) continue;
+      spdlog::info("ledger: applying migration {} ({})", m.version, m.name);
+      w.exec(m.sql);
+      w.exec_params(kRecordMigration, m.version, m.name);
+      applied = m.version;
+    }
+    return applied;
+  });
+}
+
+bool Ledger::healthy() {
+  try {
+    return transact([](pqxx::work& w) { return w.exec1("SELECT 1")[0].as<int>() == 1; });
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void record_event(pqxx::work& w, const std::string& study_uid, const std::string& series_uid,
+                  const std::string& service, const std::string& kind, const std::string& detail,
+                  const std::string& attrs_json) {
+  w.exec_params(kInsertEvent, study_uid, series_uid, service, kind, detail, attrs_json);
+}
+
+void park_message(pqxx::work& w, const std::string& service, const std::string& subject, const std::string& payload,
+                  const std::string& reason) {
+  w.exec_params("INSERT INTO parked_messages (service, subject, payload, reason) VALUES ($1, $2, $3, $4)", service,
+                subject, pqxx::binarystring(payload.data(), payload.size()), reason);
+}
+
+}  // namespace pacspull::ledger

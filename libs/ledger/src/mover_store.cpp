@@ -1,0 +1,146 @@
+#include "pacspull/ledger/mover_store.hpp"
+
+#include "pacspull/ledger/ledger.hpp"
+
+namespace pacspull::ledger {
+namespace {
+
+constexpr const char* kEnqueue = R"sql(
+INSERT INTO move_jobs (study_uid, pacs, generation, series_uid, priority, exam_time, reason)
+SELECT $1, $2, $3, $4, $5, to_timestamp($6), $7 WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = $1)
+ON CONFLICT (study_uid, generation, series_uid) DO NOTHING RETURNING id)sql";
+
+constexpr const char* kResetRunning = "UPDATE move_jobs SET status = 'pending' WHERE status = 'running'";
+
+// Older generations of a study are superseded by the newest one: moving twice is
+// harmless, but it delays the queue.
+constexpr const char* kSupersede = R"sql(
+UPDATE move_jobs j SET status = 'superseded', finished_at = now()
+FROM studies s WHERE j.study_uid = s.study_uid AND j.status = 'pending' AND j.generation < s.generation)sql";
+
+constexpr const char* kClaim = R"sql(
+SELECT j.id, j.study_uid, j.pacs, j.generation, j.series_uid, j.priority, extract(epoch FROM j.exam_time)::bigint,
+       j.reason, j.attempts, coalesce(p.ae_title, ''), coalesce(p.host, ''), coalesce(p.port, 0)
+FROM move_jobs j LEFT JOIN pacs_nodes p ON p.name = j.pacs
+WHERE j.status = 'pending' AND j.not_before <= to_timestamp($1)
+ORDER BY j.priority DESC, j.exam_time ASC NULLS LAST, j.id
+LIMIT 1 FOR UPDATE OF j SKIP LOCKED)sql";
+
+constexpr const char* kMarkRunning = R"sql(
+UPDATE move_jobs SET status = 'running', attempts = attempts + 1, started_at = now() WHERE id = $1
+RETURNING attempts)sql";
+
+constexpr const char* kStudyPulling = R"sql(
+UPDATE studies SET state = 'pulling', state_changed_at = now()
+WHERE study_uid = $1 AND generation = $2 AND state IN ('queued', 'found'))sql";
+
+constexpr const char* kFinish = R"sql(
+UPDATE move_jobs SET status = $2, completed = $3, failed = $4, warning = $5, last_error = $6,
+  not_before = to_timestamp($7), finished_at = now()
+WHERE id = $1)sql";
+
+constexpr const char* kStudyFailed = R"sql(
+UPDATE studies SET state = 'failed', state_changed_at = now()
+WHERE study_uid = $1 AND generation = $2 AND state IN ('queued', 'pulling')
+  AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.study_uid = $1))sql";
+
+constexpr const char* kNextDue = R"sql(
+SELECT extract(epoch FROM min(not_before))::bigint FROM move_jobs WHERE status = 'pending')sql";
+
+constexpr const char* kList = R"sql(
+SELECT id, study_uid, pacs, generation, series_uid, priority, extract(epoch FROM exam_time)::bigint, reason,
+       status, attempts, completed, failed, last_error, extract(epoch FROM not_before)::bigint
+FROM move_jobs WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2)sql";
+
+constexpr const char* kRetry = R"sql(
+UPDATE move_jobs SET status = 'pending', attempts = 0, not_before = now(), last_error = ''
+WHERE id = $1 AND status IN ('failed', 'superseded') RETURNING study_uid)sql";
+
+constexpr const char* kRetryStudy = R"sql(
+UPDATE studies SET state = 'queued', state_changed_at = now() WHERE study_uid = $1 AND state = 'failed')sql";
+
+long long epoch(core::Time t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+std::optional<core::Time> from_epoch(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return core::Time{} + std::chrono::seconds(f.as<long long>());
+}
+
+}  // namespace
+
+bool enqueue_move(pqxx::work& w, const MoveWork& m) {
+  std::optional<long long> exam = m.exam_time ? std::optional<long long>(epoch(*m.exam_time)) : std::nullopt;
+  pqxx::result r = w.exec_params(kEnqueue, m.study_uid, m.pacs, m.generation, m.series_uid, m.priority, exam, m.reason);
+  if (r.empty()) return false;
+  record_event(w, m.study_uid, m.series_uid, "mover", "move-queued",
+               "move queued from " + m.pacs + " (generation " + std::to_string(m.generation) + ", priority " +
+                   std::to_string(m.priority) + "): " + m.reason);
+  return true;
+}
+
+int reset_running_jobs(pqxx::work& w) { return static_cast<int>(w.exec(kResetRunning).affected_rows()); }
+
+std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now) {
+  w.exec(kSupersede);
+  pqxx::result r = w.exec_params(kClaim, epoch(now));
+  if (r.empty()) return std::nullopt;
+  const auto& row = r[0];
+  MoveJobRow j;
+  j.id = row[0].as<long long>();
+  j.work.study_uid = row[1].c_str();
+  j.work.pacs = row[2].c_str();
+  j.work.generation = row[3].as<int>();
+  j.work.series_uid = row[4].c_str();
+  j.work.priority = row[5].as<int>();
+  j.work.exam_time = from_epoch(row[6]);
+  j.work.reason = row[7].c_str();
+  j.pacs = PacsNodeRow{j.work.pacs, row[9].c_str(), row[10].c_str(), row[11].as<int>()};
+  j.attempts = w.exec_params1(kMarkRunning, j.id)[0].as<int>();
+  j.status = "running";
+  w.exec_params(kStudyPulling, j.work.study_uid, j.work.generation);
+  return j;
+}
+
+void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, const pipeline::JobDecision& d) {
+  const char* status = d.next == pipeline::JobNext::Done ? "done" : d.next == pipeline::JobNext::Retry ? "pending" : "failed";
+  w.exec_params(kFinish, job.id, status, a.completed, a.failed, a.warning, a.error, epoch(d.not_before));
+  double secs = static_cast<double>(a.elapsed.count()) / 1000.0;
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1f", secs);
+  std::string detail = std::string("move took ") + took + " s from PACS " + job.work.pacs + " (" + job.pacs.host + ":" +
+                       std::to_string(job.pacs.port) + "): " + std::to_string(a.completed) + " completed, " +
+                       std::to_string(a.failed) + " failed; " + d.reason;
+  record_event(w, job.work.study_uid, job.work.series_uid, "mover", a.success ? "moved" : "move-failed", detail);
+  if (d.next == pipeline::JobNext::Failed) w.exec_params(kStudyFailed, job.work.study_uid, job.work.generation);
+}
+
+std::optional<core::Time> next_due(pqxx::work& w) { return from_epoch(w.exec1(kNextDue)[0]); }
+
+std::vector<MoveJobRow> list_jobs(pqxx::work& w, const std::string& status, int limit) {
+  std::vector<MoveJobRow> out;
+  for (const auto& row : w.exec_params(kList, status, limit > 0 ? limit : 100)) {
+    MoveJobRow j;
+    j.id = row[0].as<long long>();
+    j.work = MoveWork{row[1].c_str(), row[2].c_str(), row[7].c_str(), row[4].c_str(), row[3].as<int>(),
+                      row[5].as<int>(), from_epoch(row[6])};
+    j.status = row[8].c_str();
+    j.attempts = row[9].as<int>();
+    j.completed = row[10].as<int>();
+    j.failed = row[11].as<int>();
+    j.last_error = row[12].c_str();
+    j.not_before = from_epoch(row[13]);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+bool retry_job(pqxx::work& w, long long id) {
+  pqxx::result r = w.exec_params(kRetry, id);
+  if (r.empty()) return false;
+  w.exec_params(kRetryStudy, r[0][0].c_str());
+  record_event(w, r[0][0].c_str(), "", "mover", "retry", "operator re-queued move job " + std::to_string(id));
+  return true;
+}
+
+}  // namespace pacspull::ledger

@@ -1,0 +1,121 @@
+#include "checker_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "dicom_options.hpp"
+#include "pacspull/events/v1/events.pb.h"
+#include "pacspull/ledger/timeline.hpp"
+#include "pacspull/rpc/server.hpp"
+#include "pacspull/runtime/pipeline_bus.hpp"
+
+namespace pacspull::services {
+
+CheckerApp::CheckerApp(runtime::Context& ctx) : ctx_(ctx) {}
+
+void CheckerApp::run() {
+  rpc::Server server(ctx_.ports.grpc_port, {this});
+  spdlog::info("checker: gRPC on :{}, stable age {} ms, max re-pulls {}", server.port(),
+               ctx_.config.checker.stable_age.count(), ctx_.config.checker.max_repulls);
+  do {
+    try {
+      scan_once();
+      reconcile_and_report();
+    } catch (const std::exception& e) {
+      spdlog::error("checker: scan failed: {}", e.what());
+      ctx_.metrics->counter("pacspull_checker_scan_failures_total", "scans that failed").Increment();
+    }
+  } while (!ctx_.stop->wait_for(ctx_.config.checker.scan_interval));
+}
+
+ScanSummary CheckerApp::scan_once() {
+  std::lock_guard lock(scan_mu_);
+  ScanSummary sum;
+  pipeline::CompletenessPolicy policy{std::chrono::duration_cast<core::Seconds>(ctx_.config.checker.stable_age),
+                                      ctx_.config.checker.max_repulls};
+  auto studies = ctx_.ledger->transact([](pqxx::work& w) { return ledger::pulling_studies(w, core::Clock::now()); });
+  for (const auto& s : studies) {
+    pipeline::CheckDecision d = pipeline::check_completeness(policy, s.input);
+    switch (d.action) {
+      case pipeline::CheckAction::Wait:
+        ++sum.waiting;
+        break;
+      case pipeline::CheckAction::Received:
+      case pipeline::CheckAction::ReceivedShort: {
+        bool short_ = d.action == pipeline::CheckAction::ReceivedShort;
+        auto work = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::apply_received(w, s, short_, d.reason); });
+        if (!work) break;
+        ++sum.received;
+        spdlog::log(short_ ? spdlog::level::warn : spdlog::level::info, "checker: study {}: {}", s.study_uid, d.reason);
+        ctx_.metrics->counter("pacspull_checker_received_total", "studies declared received",
+                              {{"complete", short_ ? "short" : "yes"}})
+            .Increment();
+        publish_received(*work);
+        break;
+      }
+      case pipeline::CheckAction::Repull: {
+        auto move = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::apply_repull(w, s, d.reason); });
+        if (!move) break;
+        ++sum.repulled;
+        spdlog::warn("checker: study {}: {}", s.study_uid, d.reason);
+        ctx_.metrics->counter("pacspull_checker_repulls_total", "re-pulls requested").Increment();
+        events::v1::MoveRequest req;
+        req.set_study_instance_uid(move->study_uid);
+        req.set_pacs(move->pacs);
+        req.set_generation(move->generation);
+        req.set_priority(static_cast<common::v1::Priority>(move->priority));
+        to_proto(move->exam_time, req.mutable_exam_time());
+        req.set_reason(move->reason);
+        // If this publish is lost, the finder's reconciler re-publishes queued studies.
+        runtime::publish(*ctx_.bus, runtime::subjects::kMoveRequest, req,
+                         "move." + move->study_uid + "." + std::to_string(move->generation));
+        break;
+      }
+    }
+  }
+  return sum;
+}
+
+void CheckerApp::publish_received(const ledger::ReceivedWork& w) {
+  events::v1::StudyReceived out;
+  out.set_study_instance_uid(w.study_uid);
+  out.set_generation(w.generation);
+  out.set_pacs_instances(w.pacs_instances);
+  out.set_received_instances(w.received_instances);
+  out.set_short_(w.short_);
+  runtime::publish(*ctx_.bus, runtime::subjects::kStudyReceived, out,
+                   "received." + w.study_uid + "." + std::to_string(w.generation));
+}
+
+// Re-publishes received studies the filter never recorded, and exports the study
+// counts per state (the checker scans the ledger anyway).
+void CheckerApp::reconcile_and_report() {
+  auto stuck = ctx_.ledger->transact([&](pqxx::work& w) {
+    return ledger::stuck_received(w, std::chrono::duration_cast<std::chrono::seconds>(ctx_.config.reconcile_after));
+  });
+  for (const auto& s : stuck) {
+    spdlog::warn("checker: study {} received but not filtered; re-publishing", s.study_uid);
+    ctx_.metrics->counter("pacspull_reconciler_republished_total", "work re-published by a reconciler").Increment();
+    publish_received(s);
+  }
+  auto counts = ctx_.ledger->transact([](pqxx::work& w) { return ledger::state_summary(w, ""); });
+  std::map<std::string, double> by_state{{"found", 0},       {"queued", 0},      {"pulling", 0}, {"received", 0},
+                                         {"unsupported", 0}, {"completed", 0}, {"failed", 0}};
+  for (const auto& c : counts) by_state[c.state] += static_cast<double>(c.count);
+  for (const auto& [state, n] : by_state)
+    ctx_.metrics->gauge("pacspull_studies", "studies in the ledger by state", {{"state", state}}).Set(n);
+}
+
+grpc::Status CheckerApp::CheckNow(grpc::ServerContext*, const checker::v1::CheckNowRequest*,
+                                  checker::v1::CheckNowResponse* resp) {
+  try {
+    ScanSummary s = scan_once();
+    resp->set_received(s.received);
+    resp->set_repulled(s.repulled);
+    resp->set_waiting(s.waiting);
+    return grpc::Status::OK;
+  } catch (const std::exception& e) {
+    return rpc::unavailable(e.what());
+  }
+}
+
+}  // namespace pacspull::services

@@ -1,0 +1,17 @@
+#pragma once
+#include <google/protobuf/timestamp.pb.h>
+
+#include <optional>
+
+#include "pacspull/config/site_config.hpp"
+#include "pacspull/core/time.hpp"
+#include "pacspull/dicom/types.hpp"
+
+namespace pacspull::services {
+
+dicom::ScuOptions scu_options(const config::SiteConfig& c, size_t max_results = 0);
+dicom::Peer peer_of(const config::DicomNode& n);
+void to_proto(const std::optional<core::Time>& t, google::protobuf::Timestamp* out);
+std::optional<core::Time> from_proto(const google::protobuf::Timestamp& t);
+
+}  // namespace pacspull::services

@@ -1,0 +1,163 @@
+#include "dispatcher_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "dicom_options.hpp"
+#include "pacspull/dicom/scu.hpp"
+#include "pacspull/events/v1/events.pb.h"
+#include "pacspull/rpc/server.hpp"
+#include "pacspull/runtime/pipeline_bus.hpp"
+
+namespace pacspull::services {
+namespace {
+
+constexpr size_t kChunk = 32;  // instances per association; each chunk is recorded as sent
+
+rules::SeriesCandidate candidate(const rules::RuleSet& rs, const ledger::SeriesVerdict& v) {
+  rules::SeriesCandidate c;
+  c.uid = core::SeriesUid(v.series_uid);
+  c.family = rules::family_of(rs, v.modality);
+  c.passed = v.pass;
+  c.slice_thickness = v.slice_thickness;
+  c.instance_count = v.instance_count;
+  c.kernel = v.kernel;
+  c.description = v.description;
+  c.series_number = v.series_number;
+  return c;
+}
+
+}  // namespace
+
+DispatcherApp::DispatcherApp(runtime::Context& ctx) : ctx_(ctx) {}
+
+void DispatcherApp::run() {
+  rpc::Server server(ctx_.ports.grpc_port, {this});
+  bus::Worker worker(*ctx_.bus, runtime::dispatcher_consumer(), [this](bus::Message& m) { return on_filtered(m); });
+  worker.start();
+  spdlog::info("dispatcher: gRPC on :{}, AI node {}@{}:{}", server.port(), ctx_.config.ai_node.ae_title.str(),
+               ctx_.config.ai_node.host, ctx_.config.ai_node.port);
+  while (!ctx_.stop->wait_for(std::chrono::seconds(3600))) {
+  }
+  worker.stop();
+}
+
+bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
+  events::v1::StudyReceived msg;
+  if (!msg.ParseFromArray(m.data().data(), static_cast<int>(m.data().size())) || msg.study_instance_uid().empty()) {
+    spdlog::error("dispatcher: unreadable message on {}; parked", m.subject());
+    try {
+      ctx_.ledger->transact([&](pqxx::work& w) {
+        ledger::park_message(w, "dispatcher", m.subject(), std::string(m.data()), "unreadable StudyFiltered");
+      });
+    } catch (const std::exception&) {
+      return bus::Decision::Retry;
+    }
+    return bus::Decision::Park;
+  }
+  const std::string& uid = msg.study_instance_uid();
+  try {
+    auto s = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_dispatch(w, uid); });
+    if (!s || s->state != "received" || s->generation != msg.generation() ||
+        s->filtered_generation != msg.generation() || s->dispatched_generation >= msg.generation())
+      return bus::Decision::Ack;  // stale or already settled: redelivery changes nothing
+    std::vector<rules::SeriesCandidate> candidates;
+    for (const auto& v : s->series) candidates.push_back(candidate(ctx_.config.rules, v));
+    pipeline::DispatchPlan plan = pipeline::plan_dispatch(ctx_.config.rules, candidates, s->previously_sent, s->previously_sent_instances);
+    if (plan.kind != pipeline::DispatchPlan::Kind::Send) {
+      const char* state = plan.kind == pipeline::DispatchPlan::Kind::Unsupported ? "unsupported" : "completed";
+      ctx_.ledger->transact(
+          [&](pqxx::work& w) { ledger::settle_without_dispatch(w, uid, s->generation, state, plan.reason); });
+      spdlog::info("dispatcher: study {}: {}", uid, plan.reason);
+      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", state}}).Increment();
+      return bus::Decision::Ack;
+    }
+    const auto& ai = ctx_.config.ai_node;
+    std::string ai_name = ai.ae_title.str() + "@" + ai.host + ":" + std::to_string(ai.port);
+    long long id = ctx_.ledger->transact(
+        [&](pqxx::work& w) { return ledger::begin_dispatch(w, uid, s->generation, plan.series, plan.reason, ai_name); });
+    if (!send(id, uid, m)) {
+      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "retry"}})
+          .Increment();
+      return bus::Decision::Retry;
+    }
+    auto files = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::finish_dispatch(w, id, uid, s->generation); });
+    ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "sent"}}).Increment();
+    spdlog::info("dispatcher: study {} sent to {}: {} ({} files)", uid, ai_name, plan.reason, files.size());
+
+    events::v1::DispatchDone done;
+    done.set_study_instance_uid(uid);
+    done.set_accession_number(s->accession_number);
+    done.set_patient_id(s->patient_id);
+    for (const auto& x : plan.series) done.add_series_instance_uids(x);
+    for (const auto& f : files) done.add_file_paths(f);
+    done.set_priority(static_cast<common::v1::Priority>(s->priority));
+    done.set_ai_node(ai_name);
+    done.set_reason(plan.reason);
+    done.mutable_dispatched_at()->set_seconds(
+        std::chrono::duration_cast<std::chrono::seconds>(core::Clock::now().time_since_epoch()).count());
+    if (!runtime::publish(*ctx_.bus, runtime::subjects::kDispatchDone, done,
+                          "dispatch." + uid + "." + std::to_string(s->generation)))
+      ctx_.metrics->counter("pacspull_dispatcher_event_failures_total", "dispatch events not published").Increment();
+    return bus::Decision::Ack;
+  } catch (const ledger::LedgerError& e) {
+    spdlog::warn("dispatcher: study {}: {}", uid, e.what());
+    return bus::Decision::Retry;
+  }
+}
+
+bool DispatcherApp::send(long long dispatch_id, const std::string& study_uid, bus::Message& m) {
+  auto todo = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::unsent_instances(w, dispatch_id); });
+  const auto& cfg = ctx_.config;
+  for (size_t i = 0; i < todo.size(); i += kChunk) {
+    std::vector<std::filesystem::path> files;
+    std::map<std::string, std::string> sop_of;
+    for (size_t j = i; j < std::min(todo.size(), i + kChunk); ++j) {
+      files.emplace_back(todo[j].path);
+      sop_of[todo[j].path] = todo[j].sop_uid;
+    }
+    dicom::StoreResult r = dicom::store(scu_options(cfg), peer_of(cfg.ai_node), files);
+    std::vector<std::string> sent;
+    for (const auto& f : files) {
+      bool failed = std::any_of(r.failures.begin(), r.failures.end(), [&](const auto& x) { return x.first == f; });
+      if (!failed) sent.push_back(sop_of[f.string()]);
+    }
+    ctx_.ledger->transact([&](pqxx::work& w) { ledger::mark_sent(w, dispatch_id, sent); });
+    ctx_.metrics->counter("pacspull_dispatcher_instances_sent_total", "instances sent to the AI node")
+        .Increment(static_cast<double>(sent.size()));
+    m.in_progress();
+    if (r.error || !r.failures.empty()) {
+      std::string why = r.error ? r.error->message : r.failures.front().second;
+      spdlog::warn("dispatcher: AI node refused {} of {} instances of {}: {}", files.size() - sent.size(),
+                   files.size(), study_uid, why);
+      ctx_.ledger->transact([&](pqxx::work& w) { ledger::record_dispatch_failure(w, dispatch_id, study_uid, why); });
+      return false;
+    }
+  }
+  return true;
+}
+
+grpc::Status DispatcherApp::ListDispatches(grpc::ServerContext*, const dispatcher::v1::ListDispatchesRequest* req,
+                                           dispatcher::v1::ListDispatchesResponse* resp) {
+  try {
+    auto rows = ctx_.ledger->transact(
+        [&](pqxx::work& w) { return ledger::list_dispatches(w, req->study_instance_uid(), req->limit()); });
+    for (const auto& d : rows) {
+      auto* p = resp->add_dispatches();
+      p->set_id(d.id);
+      p->set_study_instance_uid(d.study_uid);
+      for (const auto& s : d.series_uids) p->add_series_instance_uids(s);
+      p->set_status(d.status);
+      p->set_instances(d.instances);
+      p->set_reason(d.reason);
+      to_proto(d.at, p->mutable_at());
+    }
+    return grpc::Status::OK;
+  } catch (const std::exception& e) {
+    return rpc::unavailable(e.what());
+  }
+}
+
+}  // namespace pacspull::services

@@ -1,0 +1,227 @@
+#include "filter_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pacspull/dicom/read.hpp"
+#include "pacspull/events/v1/events.pb.h"
+#include "pacspull/ledger/filter_store.hpp"
+#include "pacspull/rpc/server.hpp"
+#include "pacspull/runtime/pipeline_bus.hpp"
+
+namespace pacspull::services {
+namespace {
+
+ledger::VerdictRow to_row(const rules::Verdict& v, const core::AttributeMap& a) {
+  ledger::VerdictRow row;
+  row.pass = v.pass;
+  row.rule = v.rule;
+  row.reason = v.reason;
+  nlohmann::json looked = nlohmann::json::object();
+  for (const auto& [k, val] : v.looked_at) looked[k] = val;
+  if (!v.charset_reading.empty()) looked["_charset_reading"] = v.charset_reading;
+  row.looked_at_json = looked.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  row.rule_version = v.rule_version;
+  row.family = std::string(rules::to_string(v.family));
+  row.slice_thickness = v.slice_thickness;
+  row.kernel = a.trimmed("ConvolutionKernel");
+  return row;
+}
+
+void to_proto(const rules::Verdict& v, filter::v1::Verdict* out) {
+  out->set_pass(v.pass);
+  out->set_rule(v.rule);
+  out->set_reason(v.reason);
+  for (const auto& [k, val] : v.looked_at) (*out->mutable_looked_at())[k] = val;
+  out->set_rule_version(v.rule_version);
+  out->set_family(std::string(rules::to_string(v.family)));
+  out->set_charset_reading(v.charset_reading);
+}
+
+rules::Level level_of(filter::v1::Level l) {
+  switch (l) {
+    case filter::v1::LEVEL_STUDY: return rules::Level::Study;
+    case filter::v1::LEVEL_INSTANCE: return rules::Level::Instance;
+    default: return rules::Level::Series;
+  }
+}
+
+}  // namespace
+
+FilterApp::FilterApp(runtime::Context& ctx)
+    : ctx_(ctx), rules_(std::make_shared<const rules::RuleSet>(ctx.config.rules)) {
+  std::error_code ec;
+  config_mtime_ = std::filesystem::last_write_time(ctx.config.source, ec);
+}
+
+std::shared_ptr<const rules::RuleSet> FilterApp::rules() const {
+  std::lock_guard lock(rules_mu_);
+  return rules_;
+}
+
+std::string FilterApp::reload() {
+  try {
+    config::SiteConfig c = ctx_.reload_config();
+    auto fresh = std::make_shared<const rules::RuleSet>(c.rules);
+    std::string old;
+    {
+      std::lock_guard lock(rules_mu_);
+      old = rules_->version();
+      rules_ = fresh;
+    }
+    if (old != fresh->version()) spdlog::info("filter: rules reloaded: version {} -> {}", old, fresh->version());
+    return "";
+  } catch (const std::exception& e) {
+    spdlog::error("filter: rules not reloaded, keeping version {}: {}", rules()->version(), e.what());
+    ctx_.metrics->counter("pacspull_filter_reload_failures_total", "rule reloads rejected").Increment();
+    return e.what();
+  }
+}
+
+void FilterApp::maybe_reload() {
+  std::error_code ec;
+  auto mtime = std::filesystem::last_write_time(ctx_.config.source, ec);
+  if (ec || mtime == config_mtime_) return;
+  config_mtime_ = mtime;
+  reload();
+}
+
+void FilterApp::run() {
+  rpc::Server server(ctx_.ports.grpc_port, {this});
+  bus::Worker worker(*ctx_.bus, runtime::filter_consumer(), [this](bus::Message& m) { return on_received(m); });
+  worker.start();
+  spdlog::info("filter: gRPC on :{}, rules version {}", server.port(), rules()->version());
+  while (!ctx_.stop->wait_for(std::chrono::seconds(5))) {
+    maybe_reload();
+    try {
+      auto stuck = ctx_.ledger->transact([&](pqxx::work& w) {
+        return ledger::stuck_filtered(w, std::chrono::duration_cast<std::chrono::seconds>(ctx_.config.reconcile_after));
+      });
+      for (const auto& s : stuck) {
+        spdlog::warn("filter: study {} filtered but not dispatched; re-publishing", s.study_uid);
+        ctx_.metrics->counter("pacspull_reconciler_republished_total", "work re-published by a reconciler").Increment();
+        publish_filtered(s);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("filter: reconcile: {}", e.what());
+    }
+  }
+  worker.stop();
+}
+
+bus::Decision FilterApp::on_received(bus::Message& m) {
+  events::v1::StudyReceived msg;
+  if (!msg.ParseFromArray(m.data().data(), static_cast<int>(m.data().size())) || msg.study_instance_uid().empty()) {
+    spdlog::error("filter: unreadable message on {}; parked", m.subject());
+    try {
+      ctx_.ledger->transact([&](pqxx::work& w) {
+        ledger::park_message(w, "filter", m.subject(), std::string(m.data()), "unreadable StudyReceived");
+      });
+    } catch (const std::exception&) {
+      return bus::Decision::Retry;
+    }
+    return bus::Decision::Park;
+  }
+  auto rs = rules();
+  try {
+    auto study = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_filter(w, msg.study_instance_uid()); });
+    if (!study || study->state != "received" || study->generation != msg.generation() ||
+        study->filtered_generation >= msg.generation())
+      return bus::Decision::Ack;  // stale or already done: redelivery changes nothing
+    // Read and evaluate outside the transaction; record all verdicts in one.
+    std::vector<std::pair<std::string, ledger::VerdictRow>> verdicts;
+    int passed = 0;
+    for (const auto& s : study->series) {
+      if (s.verdict_generation && *s.verdict_generation == study->generation) continue;
+      dicom::ReadResult r = dicom::read_attributes(s.first_instance_path);
+      ledger::VerdictRow row;
+      if (!r.attributes) {
+        row.rule = "unreadable";
+        row.reason = "filter because first image unreadable: " + r.error;
+        row.rule_version = rs->version();
+        ctx_.metrics->counter("pacspull_filter_unreadable_total", "first images that could not be read").Increment();
+      } else {
+        rules::Context rc;
+        rc.instance_count = s.instance_count;
+        rules::Verdict v = rules::evaluate(*rs, rules::Level::Instance, *r.attributes, rc);
+        row = to_row(v, *r.attributes);
+      }
+      if (row.pass) ++passed;
+      ctx_.metrics
+          ->counter("pacspull_filter_verdicts_total", "series verdicts",
+                    {{"verdict", row.pass ? "pass" : "fail"}, {"rule", row.rule}})
+          .Increment();
+      spdlog::info("filter: study {} series {}: {}", study->study_uid, s.series_uid,
+                   row.pass ? "pass (" + row.reason + ")" : row.reason);
+      verdicts.emplace_back(s.series_uid, std::move(row));
+    }
+    std::string summary = std::to_string(passed) + " of " + std::to_string(verdicts.size()) +
+                          " series pass (rules " + rs->version() + ")";
+    bool marked = ctx_.ledger->transact([&](pqxx::work& w) {
+      for (const auto& [uid, row] : verdicts) ledger::record_verdict(w, study->study_uid, uid, study->generation, row);
+      return ledger::mark_filtered(w, study->study_uid, study->generation, summary);
+    });
+    if (marked)
+      publish_filtered({msg.study_instance_uid(), msg.generation(), msg.pacs_instances(), msg.received_instances(),
+                        msg.short_()});
+    return bus::Decision::Ack;
+  } catch (const ledger::LedgerError& e) {
+    spdlog::warn("filter: study {}: {}", msg.study_instance_uid(), e.what());
+    return bus::Decision::Retry;
+  }
+}
+
+void FilterApp::publish_filtered(const ledger::ReceivedWork& w) {
+  events::v1::StudyReceived out;
+  out.set_study_instance_uid(w.study_uid);
+  out.set_generation(w.generation);
+  out.set_pacs_instances(w.pacs_instances);
+  out.set_received_instances(w.received_instances);
+  out.set_short_(w.short_);
+  runtime::publish(*ctx_.bus, runtime::subjects::kStudyFiltered, out,
+                   "filtered." + w.study_uid + "." + std::to_string(w.generation));
+}
+
+grpc::Status FilterApp::Evaluate(grpc::ServerContext*, const filter::v1::EvaluateRequest* req,
+                                 filter::v1::Verdict* resp) {
+  core::AttributeMap a;
+  for (const auto& [k, v] : req->attributes()) a.set(k, v);
+  rules::Context rc;
+  if (req->instance_count() > 0) rc.instance_count = req->instance_count();
+  for (const auto& b : req->ris_body_parts()) rc.ris_body_parts.push_back(b);
+  to_proto(rules::evaluate(*rules(), level_of(req->level()), a, rc), resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FilterApp::Explain(grpc::ServerContext*, const filter::v1::ExplainRequest* req,
+                                filter::v1::ExplainResponse* resp) {
+  std::string path = req->file_path();
+  if (path.empty() && !req->series_instance_uid().empty()) {
+    try {
+      auto p = ctx_.ledger->transact(
+          [&](pqxx::work& w) { return ledger::series_first_path(w, req->series_instance_uid()); });
+      if (!p) return rpc::not_found("no series " + req->series_instance_uid() + " in the ledger");
+      path = *p;
+    } catch (const std::exception& e) {
+      return rpc::unavailable(e.what());
+    }
+  }
+  if (path.empty()) return rpc::invalid("give a file path or a series instance uid");
+  dicom::ReadResult r = dicom::read_attributes(path);
+  if (!r.attributes) return rpc::invalid("cannot read " + path + ": " + r.error);
+  std::string charset = r.attributes->trimmed("SpecificCharacterSet");
+  for (const auto& [k, v] : r.attributes->all())
+    if (v.size() < 256) (*resp->mutable_attributes())[k] = rules::decode_to_utf8(v, charset);
+  to_proto(rules::evaluate(*rules(), rules::Level::Instance, *r.attributes), resp->mutable_verdict());
+  return grpc::Status::OK;
+}
+
+grpc::Status FilterApp::ReloadRules(grpc::ServerContext*, const filter::v1::ReloadRulesRequest*,
+                                    filter::v1::ReloadRulesResponse* resp) {
+  resp->set_error(reload());
+  resp->set_rule_version(rules()->version());
+  return grpc::Status::OK;
+}
+
+}  // namespace pacspull::services

@@ -1,0 +1,145 @@
+#include "pipeline_fixture.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+namespace pacspull::testing {
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& PipelineFixture::services() {
+  static const std::vector<std::string> all{"finder", "mover", "receiver", "filter", "checker", "dispatcher"};
+  return all;
+}
+
+PipelineFixture::PipelineFixture(const std::string& name) {
+  dir_ = make_temp_dir("pacspull-" + name);
+  bin_ = fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin";
+  day_ = dir_ / "day";
+  fs::path manifest = run_gen_day(day_, GenDayOptions{});
+  std::ifstream(manifest) >> manifest_;
+
+  nats_port_ = free_tcp_port();
+  nats_ = ChildProcess::spawn({"nats-server", "-js", "-sd", (dir_ / "nats").string(), "-a", "127.0.0.1", "-p",
+                               std::to_string(nats_port_)},
+                              {}, dir_ / "nats.log");
+  if (!wait_for([&] { return tcp_port_open(nats_port_); }, std::chrono::seconds(20)))
+    throw std::runtime_error("nats-server did not start: " + log_tail(dir_ / "nats.log"));
+
+  ai_ = std::make_unique<StoreScpNode>(dir_ / "ai-node", "AINODE");
+  receiver_port_ = free_tcp_port();
+  pacs_ = std::make_unique<OrthancPacs>(dir_ / "orthanc", "TESTPACS",
+                                        std::vector<DicomNode>{{"PACSPULL", "127.0.0.1", receiver_port_}});
+  for (const auto& s : services()) {
+    grpc_ports_[s] = free_tcp_port();
+    metrics_ports_[s] = free_tcp_port();
+  }
+  write_config();
+}
+
+PipelineFixture::~PipelineFixture() {
+  stop_all();
+  std::error_code ec;
+  if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir_, ec);
+}
+
+void PipelineFixture::write_config() {
+  config_ = dir_ / "site.yaml";
+  std::ofstream f(config_);
+  f << "site: e2e\n"
+    << "ledger: {url: \"" << db_.url() << "\"}\n"
+    << "bus: {url: \"nats://127.0.0.1:" << nats_port_ << "\"}\n"
+    << "reconcile_after: 5s\n"
+    << "local:\n  ae_title: PACSPULL\n  receiver_ae_title: PACSPULL\n  storage_root: " << (dir_ / "store").string()
+    << "\n  connect_timeout: 5s\n  acse_timeout: 10s\n  dimse_timeout: 30s\n"
+    << "pacs:\n  - {name: testpacs, ae_title: " << pacs_->ae_title() << ", host: 127.0.0.1, port: "
+    << pacs_->dicom_port() << "}\n"
+    << "ai_node: {ae_title: AINODE, host: 127.0.0.1, port: " << ai_->port() << "}\n"
+    << "finder: {poll_interval: 1s, crossday: -1, grpc_port: " << grpc_ports_["finder"]
+    << ", metrics_port: " << metrics_ports_["finder"] << "}\n"
+    << "mover: {max_attempts: 5, retry_backoff: 1s, grpc_port: " << grpc_ports_["mover"]
+    << ", metrics_port: " << metrics_ports_["mover"] << "}\n"
+    << "receiver: {dicom_port: " << receiver_port_ << ", grpc_port: " << grpc_ports_["receiver"]
+    << ", metrics_port: " << metrics_ports_["receiver"] << "}\n"
+    << "filter: {grpc_port: " << grpc_ports_["filter"] << ", metrics_port: " << metrics_ports_["filter"] << "}\n"
+    << "checker: {stable_age: 2s, scan_interval: 500ms, max_repulls: 3, grpc_port: " << grpc_ports_["checker"]
+    << ", metrics_port: " << metrics_ports_["checker"] << "}\n"
+    << "dispatcher: {grpc_port: " << grpc_ports_["dispatcher"] << ", metrics_port: " << metrics_ports_["dispatcher"]
+    << "}\n";
+}
+
+void PipelineFixture::start(const std::string& service) {
+  running_.erase(service);
+  fs::path exe = bin_ / ("pacspull-" + service);
+  running_.emplace(service, ChildProcess::spawn({exe.string(), "--config", config_.string()}, {{"TCP_NODELAY", "1"}},
+                                                dir_ / (service + ".log")));
+  uint16_t port = grpc_ports_[service];
+  if (!wait_for([&] { return tcp_port_open(port) || !running_[service].running(); }, std::chrono::seconds(30)) ||
+      !running_[service].running())
+    throw std::runtime_error(service + " did not start:\n" + service_log(service));
+}
+
+void PipelineFixture::start_all() {
+  for (const auto& s : services()) start(s);
+}
+
+void PipelineFixture::kill9(const std::string& service) {
+  auto it = running_.find(service);
+  if (it == running_.end()) return;
+  it->second.signal(SIGKILL);
+  it->second.wait(std::chrono::seconds(10));
+  running_.erase(it);
+}
+
+void PipelineFixture::stop_all() {
+  for (auto& [name, p] : running_) p.signal(SIGTERM);
+  for (auto& [name, p] : running_) p.stop(std::chrono::seconds(10));
+  running_.clear();
+}
+
+void PipelineFixture::upload_part(const std::string& part) { pacs_->upload(day_ / part); }
+
+std::string PipelineFixture::query(const std::string& sql) {
+  pqxx::connection c(db_.url());
+  pqxx::read_transaction t(c);
+  pqxx::result r = t.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].c_str();
+}
+
+long PipelineFixture::count(const std::string& sql) {
+  std::string v = query(sql);
+  return v.empty() ? 0 : std::stol(v);
+}
+
+bool PipelineFixture::wait_count(const std::string& sql, long n, int seconds) {
+  return wait_for(
+      [&] {
+        try {
+          return count(sql) >= n;
+        } catch (const std::exception&) {
+          return false;  // schema not migrated yet
+        }
+      },
+      std::chrono::seconds(seconds), std::chrono::milliseconds(200));
+}
+
+std::string PipelineFixture::service_log(const std::string& service) const {
+  return log_tail(dir_ / (service + ".log"), 6000);
+}
+
+std::string PipelineFixture::pullctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{(bin_ / "pullctl").string(), "--config", config_.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  fs::path out = dir_ / "pullctl.out";
+  fs::remove(out);
+  run_command(argv, std::chrono::seconds(60), out);
+  return read_file(out);
+}
+
+const nlohmann::json& PipelineFixture::study(const std::string& key) const {
+  for (const auto& s : manifest_["studies"])
+    if (s["key"] == key) return s;
+  throw std::out_of_range("no study " + key + " in the manifest");
+}
+
+}  // namespace pacspull::testing

@@ -1,0 +1,61 @@
+#pragma once
+// The whole pipeline on one machine: a fresh ledger database, a private nats-server,
+// Orthanc loaded with a generated day, storescp as the AI node, and the six service
+// binaries started as real processes that can be killed and restarted.
+#include <pqxx/pqxx>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "orthanc.hpp"
+#include "peers.hpp"
+#include "process.hpp"
+#include "test_db.hpp"
+
+namespace pacspull::testing {
+
+class PipelineFixture {
+ public:
+  explicit PipelineFixture(const std::string& name);
+  ~PipelineFixture();
+
+  static const std::vector<std::string>& services();
+  void start_all();
+  void start(const std::string& service);
+  void kill9(const std::string& service);
+  void stop_all();
+  void upload_part(const std::string& part);
+
+  // One value from the ledger ("" when no row).
+  std::string query(const std::string& sql);
+  long count(const std::string& sql);
+  // Waits until `sql` returns a count >= n (deadline in seconds); false on timeout.
+  bool wait_count(const std::string& sql, long n, int seconds);
+  std::string service_log(const std::string& service) const;
+  std::string pullctl(const std::vector<std::string>& args);
+
+  const nlohmann::json& manifest() const { return manifest_; }
+  const nlohmann::json& study(const std::string& key) const;
+  StoreScpNode& ai() { return *ai_; }
+  OrthancPacs& pacs() { return *pacs_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& config_path() const { return config_; }
+
+ private:
+  void write_config();
+
+  std::filesystem::path dir_, day_, config_, bin_;
+  TestDatabase db_;
+  uint16_t nats_port_ = 0, receiver_port_ = 0;
+  ChildProcess nats_;
+  std::unique_ptr<StoreScpNode> ai_;
+  std::unique_ptr<OrthancPacs> pacs_;
+  nlohmann::json manifest_;
+  std::map<std::string, uint16_t> grpc_ports_, metrics_ports_;
+  std::map<std::string, ChildProcess> running_;
+};
+
+}  // namespace pacspull::testing

@@ -1,0 +1,135 @@
+// End to end: Orthanc holds a generated day (chest CT with scout, thick and thin
+// series; non-chest CT; chest DX with two views; MR; a study growing while polled; a
+// UTF-8 chest CR; CT\PR). The six services pull it; exactly the expected series must
+// reach the AI node, and the ledger must tell the same story, also when the mover,
+// the receiver and the dispatcher are killed with SIGKILL mid-work.
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "pipeline_fixture.hpp"
+
+using pacspull::testing::PipelineFixture;
+
+namespace {
+
+long expected_settled(const PipelineFixture& f) {
+  long n = 0;
+  for (const auto& s : f.manifest()["studies"])
+    if (s["expected"]["state"] != "not_pulled") ++n;
+  return n;
+}
+
+std::set<std::string> expected_sops(const PipelineFixture& f) {
+  std::set<std::string> out;
+  for (const auto& s : f.manifest()["studies"]) {
+    std::set<std::string> wanted;
+    for (const auto& uid : s["expected"]["dispatch"]) wanted.insert(uid.get<std::string>());
+    for (const auto& series : s["series"])
+      if (wanted.count(series["series_instance_uid"].get<std::string>()))
+        for (const auto& i : series["instances"]) out.insert(i["sop_instance_uid"].get<std::string>());
+  }
+  return out;
+}
+
+void wait_settled(PipelineFixture& f) {
+  long n = expected_settled(f);
+  bool settled = f.wait_count("SELECT count(*) FROM studies WHERE state IN ('completed', 'unsupported')", n, 300);
+  if (!settled) {
+    for (const auto& s : PipelineFixture::services()) UNSCOPED_INFO(s << " log:\n" << f.service_log(s));
+    UNSCOPED_INFO(f.pullctl({"status"}));
+  }
+  REQUIRE(settled);
+}
+
+// The assertions shared by both runs: the AI node and the ledger agree with the manifest.
+void check_outcome(PipelineFixture& f) {
+  const std::set<std::string> want = expected_sops(f);
+  // storescp writes asynchronously from our point of view: wait for the files.
+  pacspull::testing::wait_for([&] { return f.ai().sop_instance_uids().size() >= want.size(); },
+                              std::chrono::seconds(30));
+  std::vector<std::string> got_list = f.ai().sop_instance_uids();
+  std::set<std::string> got(got_list.begin(), got_list.end());
+  CHECK(got == want);
+
+  for (const auto& s : f.manifest()["studies"]) {
+    const std::string uid = s["study_instance_uid"];
+    const std::string expected_state = s["expected"]["state"];
+    INFO("study " << s["key"].get<std::string>() << ": " << s["expected"]["why"].get<std::string>());
+    if (expected_state == "not_pulled") {
+      CHECK(f.count("SELECT count(*) FROM studies WHERE study_uid = '" + uid + "'") == 0);
+      continue;
+    }
+    CHECK(f.query("SELECT state FROM studies WHERE study_uid = '" + uid + "'") == expected_state);
+    long sent = f.count("SELECT count(*) FROM dispatches WHERE status = 'sent' AND study_uid = '" + uid + "'");
+    if (expected_state == "completed") {
+      CHECK(sent == 1);  // dispatched exactly once
+      std::set<std::string> series;
+      for (const auto& x : s["expected"]["dispatch"]) series.insert(x.get<std::string>());
+      std::string listed = f.query("SELECT array_to_string(array(SELECT unnest(series_uids) ORDER BY 1), ',') "
+                                   "FROM dispatches WHERE status = 'sent' AND study_uid = '" + uid + "'");
+      std::string want_listed;
+      for (const auto& x : series) want_listed += (want_listed.empty() ? "" : ",") + x;
+      CHECK(listed == want_listed);
+      CHECK(f.count("SELECT instances FROM dispatches WHERE status = 'sent' AND study_uid = '" + uid + "'") ==
+            s["expected"]["dispatch_instance_count"].get<long>());
+    } else {
+      CHECK(sent == 0);
+    }
+    // Every instance the PACS holds was received (nothing lost on the way in).
+    CHECK(f.count("SELECT count(*) FROM instances WHERE study_uid = '" + uid + "'") ==
+          s["instance_count"].get<long>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("The pipeline pulls exactly the chest series the AI must compute, and the ledger tells the same story") {
+  PipelineFixture f("e2e");
+  f.upload_part("initial");
+  f.start_all();
+
+  // The growing study: its second half reaches the PACS after the finder first saw it.
+  const std::string growing = f.study("e2e05_chest_ct_growing")["study_instance_uid"];
+  REQUIRE(f.wait_count("SELECT count(*) FROM studies WHERE study_uid = '" + growing + "'", 1, 60));
+  f.upload_part("late");
+
+  wait_settled(f);
+  check_outcome(f);
+
+  // The non-chest CT was filtered by the trusted attribute, whatever its description says.
+  const std::string head = f.study("e2e02_head_ct")["study_instance_uid"];
+  CHECK(f.count("SELECT count(*) FROM events WHERE study_uid = '" + head +
+                "' AND kind = 'series-filtered' AND detail LIKE '%BodyPartExamined HEAD%'") >= 1);
+  // The operator's view: `pullctl why` tells the story from found to dispatched.
+  const auto& chest = f.study("e2e01_chest_ct");
+  std::string why = f.pullctl({"why", chest["accession_number"].get<std::string>()});
+  CHECK_THAT(why, Catch::Contains("new study") && Catch::Contains("stable") && Catch::Contains("move took") &&
+                      Catch::Contains("we have 54 too") && Catch::Contains("sent 40 instances"));
+  std::string status = f.pullctl({"status"});
+  CHECK_THAT(status, Catch::Contains("completed") && Catch::Contains("unsupported"));
+}
+
+TEST_CASE("SIGKILL of the mover, the receiver and the dispatcher mid-work loses nothing and dispatches nothing twice") {
+  PipelineFixture f("restart");
+  f.upload_part("initial");
+  f.upload_part("late");
+  f.start_all();
+
+  REQUIRE(f.wait_count("SELECT count(*) FROM move_jobs WHERE status = 'running'", 1, 120));
+  f.kill9("mover");
+  f.start("mover");
+
+  REQUIRE(f.wait_count("SELECT count(*) FROM instances", 20, 120));
+  f.kill9("receiver");
+  f.start("receiver");
+
+  REQUIRE(f.wait_count("SELECT count(*) FROM dispatches", 1, 180));
+  f.kill9("dispatcher");
+  f.start("dispatcher");
+
+  wait_settled(f);
+  check_outcome(f);
+  // Whatever was interrupted was resumed, not redone as a second dispatch.
+  CHECK(f.count("SELECT count(*) FROM (SELECT study_uid FROM dispatches GROUP BY study_uid HAVING count(*) > 1) d") == 0);
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Static checks of the deployment artefacts: docker-compose.yml, deploy/docker,
+# k8s/, deploy/prometheus, deploy/grafana, deploy/haproxy. No Docker engine and
+# no cluster needed. Prints one line per check and ends with
+#   static: N passed, M failed
+# Exits non-zero when any check failed. Skipped checks (a tool is missing) are
+# listed and counted separately; they never fail the run.
+#
+# usage: tests/static/check_deploy.sh [REPO_ROOT]
+# Optional tools, used when found (PATH, or the variable given):
+#   haproxy  (HAPROXY)   haproxy -c, and a live run of the DICOM health check
+#   promtool (PROMTOOL)  check rules/config, unit tests in alerts_test.yml
+#   kubectl  (KUBECTL)   kubectl kustomize k8s/
+#   also: the ShellCheck linter; dcmtk (storescp, echoscu)
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "${1:-${PACSPULL_SOURCE_DIR:-$here/../..}}" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/pacspull-static.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+passed=0
+failed=0
+skipped=0
+
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP $*"; }
+
+# run NAME CMD...: one check = one command's exit status; its output is shown
+# only on failure.
+run() {
+  local name=$1
+  shift
+  if "$@" >"$work/out" 2>&1; then
+    pass "$name"
+  else
+    fail "$name: $(tail -n 20 "$work/out" | tr '\n' ' ')"
+  fi
+}
+
+tool() { # tool NAME VAR: path of a tool from $VAR or PATH, empty if absent
+  local v=${!2:-}
+  if [ -n "$v" ] && [ -x "$v" ]; then echo "$v"; else command -v "$1" || true; fi
+}
+
+echo "static: checking deployment artefacts in $root"
+
+# --- shell scripts -------------------------------------------------------------
+run "sh -n deploy/docker/entrypoint.sh" sh -n "$root/deploy/docker/entrypoint.sh"
+run "bash -n deploy/docker/healthcheck.sh" bash -n "$root/deploy/docker/healthcheck.sh"
+run "bash -n tests/static/check_deploy.sh" bash -n "$root/tests/static/check_deploy.sh"
+if command -v shellcheck >/dev/null; then
+  run "shellcheck deploy/docker/*.sh tests/static/*.sh" \
+    shellcheck "$root"/deploy/docker/*.sh "$root"/tests/static/*.sh
+else
+  skip "shellcheck: not installed"
+fi
+
+# --- entrypoint dispatch, with stand-in binaries that print their argv ---------
+bindir="$work/bin"
+mkdir -p "$bindir"
+for b in pacspull-finder pacspull-mover pacspull-receiver pacspull-filter \
+         pacspull-checker pacspull-dispatcher pullctl; do
+  printf '#!/bin/sh\necho "%s $*"\n' "$b" >"$bindir/$b"
+  chmod +x "$bindir/$b"
+done
+echo "site: x" >"$work/site.yaml"
+entry() { PACSPULL_BIN_DIR="$bindir" PACSPULL_CONFIG="$work/site.yaml" sh "$root/deploy/docker/entrypoint.sh" "$@"; }
+expect_out() { # expect_out NAME EXPECTED CMD...
+  local name=$1 want=$2 got
+  shift 2
+  got=$("$@" 2>&1)
+  if [ "$got" = "$want" ]; then pass "$name"; else fail "$name: got '$got', want '$want'"; fi
+}
+for s in finder mover receiver filter checker dispatcher; do
+  expect_out "entrypoint: $s runs pacspull-$s --config" \
+    "pacspull-$s --config $work/site.yaml" entry "$s"
+done
+expect_out "entrypoint: completeness-checker is the checker" \
+  "pacspull-checker --config $work/site.yaml --x" entry completeness-checker --x
+expect_out "entrypoint: pullctl passes its arguments" "pullctl why 1.2.3" entry pullctl why 1.2.3
+expect_out "entrypoint: other commands run as given" "hello" entry echo hello
+if entry help | grep -q "usage:"; then pass "entrypoint: help prints usage"; else fail "entrypoint: help prints usage"; fi
+PACSPULL_BIN_DIR="$bindir" PACSPULL_CONFIG="$work/missing.yaml" \
+  sh "$root/deploy/docker/entrypoint.sh" finder >/dev/null 2>&1
+rc=$?
+if [ "$rc" = 2 ]; then pass "entrypoint: unreadable config exits 2 (bad config)"; else
+  fail "entrypoint: unreadable config exits 2 (bad config): exit $rc"; fi
+
+# --- healthcheck: a port with no gRPC server is not healthy ----------------------
+closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null)
+if command -v curl >/dev/null && [ -n "$closed_port" ]; then
+  if PACSPULL_HEALTHCHECK_TIMEOUT=2 bash "$root/deploy/docker/healthcheck.sh" "$closed_port" >/dev/null 2>&1; then
+    fail "healthcheck: nothing listening on $closed_port is unhealthy: exit 0"
+  else
+    pass "healthcheck: nothing listening is unhealthy"
+  fi
+else
+  skip "healthcheck: curl or python3 missing"
+fi
+
+# --- HAProxy -------------------------------------------------------------------
+haproxy=$(tool haproxy HAPROXY)
+if [ -n "$haproxy" ]; then
+  run "haproxy -c -f deploy/haproxy/haproxy.cfg" "$haproxy" -c -f "$root/deploy/haproxy/haproxy.cfg"
+else
+  skip "haproxy -c: haproxy not installed (Debian package haproxy)"
+fi
+
+# --- Prometheus ------------------------------------------------------------------
+promtool=$(tool promtool PROMTOOL)
+if [ -n "$promtool" ]; then
+  run "promtool check rules deploy/prometheus/alerts.yml" "$promtool" check rules "$root/deploy/prometheus/alerts.yml"
+  cp "$root/deploy/prometheus/alerts.yml" "$work/alerts.yml"
+  for f in prometheus.yml prometheus-k8s.yml; do
+    # rule_files point at the container path; check against the copy here.
+    sed "s#/etc/prometheus/alerts.yml#$work/alerts.yml#" "$root/deploy/prometheus/$f" >"$work/$f"
+    if "$promtool" check config "$work/$f" >"$work/out" 2>&1; then
+      pass "promtool check config deploy/prometheus/$f"
+    elif grep -q "kubernetes_sd_configs not found" "$work/out"; then
+      skip "promtool check config deploy/prometheus/$f: this promtool is built without Kubernetes SD (Debian)"
+    else
+      fail "promtool check config deploy/prometheus/$f: $(tr '\n' ' ' <"$work/out")"
+    fi
+  done
+  # rule_files in the test are relative to the test file's folder.
+  promtool_test() { (cd "$root/tests/static" && "$promtool" test rules alerts_test.yml); }
+  run "promtool test rules tests/static/alerts_test.yml" promtool_test
+else
+  skip "promtool: not installed (Debian package prometheus); alert unit tests not run"
+fi
+
+# --- Kubernetes: render the kustomization ---------------------------------------
+kubectl=$(tool kubectl KUBECTL)
+rendered=""
+if [ -n "$kubectl" ]; then
+  if "$kubectl" kustomize "$root/k8s" >"$work/rendered.yaml" 2>"$work/out"; then
+    pass "kubectl kustomize k8s"
+    rendered="$work/rendered.yaml"
+  else
+    fail "kubectl kustomize k8s: $(tr '\n' ' ' <"$work/out")"
+  fi
+else
+  skip "kubectl kustomize k8s: kubectl not installed"
+fi
+
+# --- everything parsed and cross-checked in Python --------------------------------
+if python3 -c 'import yaml' 2>/dev/null; then
+  python3 "$root/tests/static/deploy_checks.py" "$root" "$rendered" "$haproxy" >"$work/py" 2>"$work/py.err"
+  rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS "*) passed=$((passed + 1)) ;;
+      "FAIL "*) failed=$((failed + 1)) ;;
+      "SKIP "*) skipped=$((skipped + 1)) ;;
+    esac
+    echo "$line"
+  done <"$work/py"
+  if [ "$rc" != 0 ]; then
+    fail "deploy_checks.py crashed (exit $rc): $(tail -n 5 "$work/py.err" | tr '\n' ' ')"
+  fi
+else
+  fail "python3 with the yaml module is required (Debian package python3-yaml)"
+fi
+
+echo "static: $skipped skipped"
+echo "static: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
