@@ -1,5 +1,6 @@
 #include "pipeline_fixture.hpp"
 
+#include <csignal>
 #include <fstream>
 #include <stdexcept>
 

@@ -90,7 +90,7 @@ TEST_CASE("The pipeline pulls exactly the chest series the AI must compute, and 
   f.start_all();
 
   // The growing study: its second half reaches the PACS after the finder first saw it.
-  const std::string growing = f.study("e2e05_chest_ct_growing")["study_instance_uid"];
+  const std::string growing = f.study("e2e05_growing_chest_ct")["study_instance_uid"];
   REQUIRE(f.wait_count("SELECT count(*) FROM studies WHERE study_uid = '" + growing + "'", 1, 60));
   f.upload_part("late");
 

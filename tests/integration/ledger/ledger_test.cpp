@@ -1,0 +1,154 @@
+// The ledger against a real PostgreSQL (a fresh database per test case).
+#include <catch2/catch.hpp>
+
+#include "pacspull/ledger/checker_store.hpp"
+#include "pacspull/ledger/finder_store.hpp"
+#include "pacspull/ledger/ledger.hpp"
+#include "pacspull/ledger/mover_store.hpp"
+#include "pacspull/ledger/receiver_store.hpp"
+#include "pacspull/ledger/timeline.hpp"
+#include "test_db.hpp"
+
+using namespace pacspull;
+using namespace std::chrono_literals;
+
+namespace {
+
+ledger::FoundStudy ct_study(const std::string& uid, long count) {
+  ledger::FoundStudy s;
+  s.study_uid = uid;
+  s.accession_number = "ACC-" + uid;
+  s.patient_id = "P1";
+  s.study_date = "20261121";
+  s.modalities = "CT";
+  s.pacs_instances = count;
+  s.locations = {{"main", count}};
+  return s;
+}
+
+struct Fixture {
+  testing::TestDatabase db;
+  ledger::Ledger l{db.url()};
+  Fixture() {
+    l.migrate();
+    l.transact([](pqxx::work& w) { ledger::sync_pacs_nodes(w, {{"main", "PACS", "127.0.0.1", 104}}); });
+  }
+  long count(const std::string& sql) {
+    return l.transact([&](pqxx::work& w) { return w.exec1(sql)[0].as<long>(); });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Migrations apply once and are recorded") {
+  Fixture f;
+  CHECK(f.l.migrate() == 1);  // second run: nothing new
+  CHECK(f.count("SELECT count(*) FROM schema_migrations") == 1);
+  CHECK(f.l.healthy());
+}
+
+TEST_CASE("An unreachable ledger is a retryable error, not a crash") {
+  try {
+    ledger::Ledger l("postgresql://nobody@127.0.0.1:1/none", ledger::Ledger::Options{1, 10ms});
+    FAIL("connected to nothing");
+  } catch (const ledger::LedgerError& e) {
+    CHECK(e.retryable());
+  }
+}
+
+TEST_CASE("Finder: a CT study is queued once its count is unchanged between two polls") {
+  Fixture f;
+  auto now = core::Clock::now();
+  auto observe = [&](long n) {
+    return f.l.transact([&](pqxx::work& w) { return ledger::observe_study(w, ct_study("1.2.3", n), {}, now); });
+  };
+  auto first = observe(10);
+  CHECK(first.decision.action == pipeline::FindAction::Record);
+  CHECK_FALSE(first.move);
+  CHECK(observe(12).decision.action == pipeline::FindAction::Wait);
+  auto stable = observe(12);
+  REQUIRE(stable.move);
+  CHECK(stable.move->generation == 1);
+  CHECK(stable.move->pacs == "main");
+  CHECK(observe(12).decision.action == pipeline::FindAction::Nothing);
+  auto t = f.l.transact([](pqxx::work& w) { return ledger::why(w, "ACC-1.2.3"); });
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].state == "queued");
+  CHECK(t[0].events.size() >= 3);
+}
+
+TEST_CASE("Mover: requests are idempotent and jobs run by priority, then exam time") {
+  Fixture f;
+  auto now = core::Clock::now();
+  for (const char* uid : {"s.late", "s.early", "s.manual"})
+    f.l.transact([&](pqxx::work& w) { ledger::observe_study(w, ct_study(uid, 5), {}, now); });
+  auto job = [&](const char* uid, int prio, std::chrono::hours exam) {
+    return ledger::MoveWork{uid, "main", "test", "", 1, prio, now - 48h + exam};
+  };
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.late", 1, 10h)); }));
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.late", 1, 10h)); }));
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.early", 1, 1h)); }));
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.manual", 3, 20h)); }));
+  std::vector<std::string> order;
+  while (auto j = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); })) {
+    order.push_back(j->work.study_uid);
+    CHECK(j->pacs.port == 104);
+    ledger::MoveAttempt a{true, 5, 0, 0, "", 100ms};
+    f.l.transact([&](pqxx::work& w) {
+      ledger::finish_job(w, *j, a, pipeline::after_attempt({}, j->attempts, true, "", now));
+    });
+  }
+  CHECK(order == std::vector<std::string>{"s.manual", "s.early", "s.late"});
+  CHECK(f.count("SELECT count(*) FROM move_jobs WHERE status = 'done'") == 3);
+}
+
+TEST_CASE("Mover: a job left running by a crash runs again") {
+  Fixture f;
+  auto now = core::Clock::now();
+  f.l.transact([&](pqxx::work& w) { ledger::observe_study(w, ct_study("s.1", 5), {}, now); });
+  f.l.transact([&](pqxx::work& w) { ledger::enqueue_move(w, {"s.1", "main", "", "", 1, 1, now}); });
+  REQUIRE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); }));
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); }));
+  CHECK(f.l.transact([](pqxx::work& w) { return ledger::reset_running_jobs(w); }) == 1);
+  auto again = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); });
+  REQUIRE(again);
+  CHECK(again->attempts == 2);
+}
+
+TEST_CASE("Receiver: duplicates change nothing; new images reopen a settled study under a new generation") {
+  Fixture f;
+  ledger::InstanceRow i{"st.1", "se.1", "sop.1", "/store/a.dcm", "ACC", "P", "20261121", "CT", "AXIAL", 3, 100,
+                        "PACS", "r1"};
+  auto r1 = f.l.transact([&](pqxx::work& w) { return ledger::record_instance(w, i); });
+  CHECK(r1.new_instance);
+  CHECK(r1.new_series);
+  auto r2 = f.l.transact([&](pqxx::work& w) { return ledger::record_instance(w, i); });
+  CHECK_FALSE(r2.new_instance);
+  CHECK_FALSE(r2.new_series);
+  CHECK(f.count("SELECT count(*) FROM instances") == 1);
+  CHECK(f.count("SELECT count(*) FROM studies WHERE unsolicited AND state = 'pulling'") == 1);
+
+  f.l.transact([](pqxx::work& w) { w.exec("UPDATE studies SET state = 'completed'"); });
+  i.sop_uid = "sop.2";
+  auto r3 = f.l.transact([&](pqxx::work& w) { return ledger::record_instance(w, i); });
+  CHECK(r3.reopened);
+  CHECK(f.count("SELECT generation FROM studies") == 2);
+  CHECK(f.count("SELECT count(*) FROM studies WHERE state = 'pulling'") == 1);
+}
+
+TEST_CASE("Checker: received once per generation, re-pull bumps the generation") {
+  Fixture f;
+  ledger::InstanceRow i{"st.1", "se.1", "sop.1", "/a", "ACC", "P", "", "CT", "", 1, 1, "PACS", "r"};
+  f.l.transact([&](pqxx::work& w) { ledger::record_instance(w, i); });
+  f.l.transact([](pqxx::work& w) { w.exec("UPDATE studies SET pacs_instances = 2"); });
+  auto pulling = f.l.transact([](pqxx::work& w) { return ledger::pulling_studies(w, core::Clock::now()); });
+  REQUIRE(pulling.size() == 1);
+  CHECK(pulling[0].input.received_instances == 1);
+  CHECK(pulling[0].input.pacs_instances == 2);
+  auto move = f.l.transact([&](pqxx::work& w) { return ledger::apply_repull(w, pulling[0], "short"); });
+  REQUIRE(move);
+  CHECK(move->generation == 2);
+  // The same decision applied twice (a second checker, a retry) changes nothing.
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::apply_repull(w, pulling[0], "short"); }));
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::apply_received(w, pulling[0], false, "x"); }));
+}

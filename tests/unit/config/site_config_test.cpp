@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+
+#include "pacspull/config/site_config.hpp"
+
+using namespace pacspull::config;
+using Catch::Contains;
+
+namespace {
+const char* kMinimal = R"(site: t
+ledger: {url: "postgresql://x@127.0.0.1/db"}
+bus: {url: "nats://127.0.0.1:4222"}
+pacs:
+  - {name: main, ae_title: PACS, host: 10.0.0.5, port: 104}
+ai_node: {ae_title: AI, host: 127.0.0.1, port: 11113}
+)";
+}  // namespace
+
+TEST_CASE("The example site file loads with the documented values") {
+  SiteConfig c = load_site_config(PACSPULL_EXAMPLE_SITE, {});
+  CHECK(c.site == "demo-hospital");
+  CHECK(c.pacs.size() == 1);
+  CHECK(c.pacs[0].node.ae_title.str() == "DEMOPACS");
+  CHECK(c.finder.crossday == -1);
+  CHECK(c.finder.modalities == std::vector<std::string>{"CT", "DX", "CR", "DR"});
+  CHECK(c.checker.stable_age == std::chrono::seconds(30));
+  CHECK(c.receiver.dicom_port == 11112);
+  CHECK_FALSE(c.rules.version().empty());
+}
+
+TEST_CASE("A minimal site gets defaults") {
+  SiteConfig c = parse_site_config(kMinimal, "min.yaml");
+  CHECK(c.local.ae_title.str() == "PACSPULL");
+  CHECK(c.local.dimse_timeout == std::chrono::seconds(60));
+  CHECK(c.mover.max_attempts == 5);
+}
+
+TEST_CASE("Unknown keys and bad values are rejected with the line at fault") {
+  std::string bad = std::string(kMinimal) + "checker:\n  stable_age: soon\n  max_repul: 3\nfinder: {crossday: 2}\n";
+  try {
+    parse_site_config(bad, "site.yaml");
+    FAIL("accepted a bad configuration");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Contains("site.yaml:8: 'checker.stable_age': not a duration: 'soon'"));
+    CHECK_THAT(e.what(), Contains("site.yaml:9: unknown key 'max_repul' in 'checker'"));
+    CHECK_THAT(e.what(), Contains("'finder.crossday' must be a whole number from -30 to 0, not '2'"));
+  }
+}
+
+TEST_CASE("Missing essentials are named") {
+  try {
+    parse_site_config("site: x\n", "s.yaml");
+    FAIL("accepted an empty site");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Contains("missing 'ledger.url'"));
+    CHECK_THAT(e.what(), Contains("'pacs' must list at least one PACS node"));
+    CHECK_THAT(e.what(), Contains("missing 'ai_node.host'"));
+  }
+}
+
+TEST_CASE("DCMTK's wait-forever timeouts are refused") {
+  std::string s = std::string(kMinimal) + "local: {dimse_timeout: 0s}\n";
+  CHECK_THROWS_WITH(parse_site_config(s, "s.yaml"), Contains("DICOM timeouts must be positive"));
+}
+
+TEST_CASE("Environment variables override scalars, lists and list items") {
+  Environment env{{"PACSPULL_LEDGER_URL", "postgresql://other/db"},
+                  {"PACSPULL_RECEIVER_DICOM_PORT", "4104"},
+                  {"PACSPULL_PACS_0_HOST", "pacs.hospital"},
+                  {"PACSPULL_FINDER_MODALITIES", "CT,DX"}};
+  SiteConfig c = parse_site_config(kMinimal, "min.yaml", env);
+  CHECK(c.ledger_url == "postgresql://other/db");
+  CHECK(c.receiver.dicom_port == 4104);
+  CHECK(c.pacs[0].node.host == "pacs.hospital");
+  CHECK(c.finder.modalities == std::vector<std::string>{"CT", "DX"});
+  Environment bad{{"PACSPULL_RECEIVER_DICOM_PORT", "eleven"}};
+  CHECK_THROWS_WITH(parse_site_config(kMinimal, "min.yaml", bad), Contains("'receiver.dicom_port' must be a whole number"));
+}
+
+TEST_CASE("Durations") {
+  CHECK(parse_duration("500ms") == std::chrono::milliseconds(500));
+  CHECK(parse_duration("2h") == std::chrono::hours(2));
+  CHECK(parse_duration("0") == std::chrono::milliseconds(0));
+  CHECK_THROWS(parse_duration("5"));
+  CHECK_THROWS(parse_duration("s"));
+}
