@@ -103,6 +103,13 @@ void CheckerApp::reconcile_and_report() {
   for (const auto& c : counts) by_state[c.state] += static_cast<double>(c.count);
   for (const auto& [state, n] : by_state)
     ctx_.metrics->gauge("pacspull_studies", "studies in the ledger by state", {{"state", state}}).Set(n);
+  std::map<std::string, double> oldest;
+  for (const auto& [state, n] : by_state) oldest[state] = 0;
+  for (const auto& [state, secs] : ctx_.ledger->transact([](pqxx::work& w) { return ledger::oldest_per_state(w); }))
+    oldest[state] = secs;
+  for (const auto& [state, secs] : oldest)
+    ctx_.metrics->gauge("pacspull_studies_oldest_seconds", "age of the oldest study in each state", {{"state", state}})
+        .Set(secs);
 }
 
 grpc::Status CheckerApp::CheckNow(grpc::ServerContext*, const checker::v1::CheckNowRequest*,

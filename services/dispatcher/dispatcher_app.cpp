@@ -71,7 +71,9 @@ bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
       ctx_.ledger->transact(
           [&](pqxx::work& w) { ledger::settle_without_dispatch(w, uid, s->generation, state, plan.reason); });
       spdlog::info("dispatcher: study {}: {}", uid, plan.reason);
-      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", state}}).Increment();
+      ctx_.metrics->counter("pacspull_dispatcher_not_dispatched_total", "study generations settled without a hand-off",
+                            {{"state", state}})
+          .Increment();
       return bus::Decision::Ack;
     }
     const auto& ai = ctx_.config.ai_node;
@@ -79,12 +81,12 @@ bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
     long long id = ctx_.ledger->transact(
         [&](pqxx::work& w) { return ledger::begin_dispatch(w, uid, s->generation, plan.series, plan.reason, ai_name); });
     if (!send(id, uid, m)) {
-      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "retry"}})
+      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "retryable"}})
           .Increment();
       return bus::Decision::Retry;
     }
     auto files = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::finish_dispatch(w, id, uid, s->generation); });
-    ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "sent"}}).Increment();
+    ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "ok"}}).Increment();
     spdlog::info("dispatcher: study {} sent to {}: {} ({} files)", uid, ai_name, plan.reason, files.size());
 
     events::v1::DispatchDone done;

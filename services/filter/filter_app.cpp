@@ -8,6 +8,7 @@
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/filter_store.hpp"
 #include "pacspull/rpc/server.hpp"
+#include "pacspull/rules_yaml/load_rules.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
 namespace pacspull::services {
@@ -221,6 +222,47 @@ grpc::Status FilterApp::ReloadRules(grpc::ServerContext*, const filter::v1::Relo
                                     filter::v1::ReloadRulesResponse* resp) {
   resp->set_error(reload());
   resp->set_rule_version(rules()->version());
+  return grpc::Status::OK;
+}
+
+grpc::Status FilterApp::Replay(grpc::ServerContext*, const filter::v1::ReplayRequest* req,
+                              filter::v1::ReplayResponse* resp) {
+  rules::RuleSet candidate;
+  try {
+    candidate = rules::load_rules_file(req->candidate_rules_path());
+  } catch (const std::exception& e) {
+    return rpc::invalid(e.what());
+  }
+  int days = req->days() > 0 ? req->days() : 7;
+  std::vector<ledger::SeriesForReplay> series;
+  try {
+    series = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::series_for_replay(w, days); });
+  } catch (const std::exception& e) {
+    return rpc::unavailable(e.what());
+  }
+  resp->set_current_rule_version(rules()->version());
+  resp->set_candidate_rule_version(candidate.version());
+  for (const auto& s : series) {
+    dicom::ReadResult r = dicom::read_attributes(s.first_instance_path);
+    if (!r.attributes) {
+      resp->set_unreadable(resp->unreadable() + 1);  // handed on and deleted, or moved away
+      continue;
+    }
+    rules::Context rc;
+    rc.instance_count = s.instance_count;
+    rules::Verdict v = rules::evaluate(candidate, rules::Level::Instance, *r.attributes, rc);
+    resp->set_series_evaluated(resp->series_evaluated() + 1);
+    bool was = s.verdict == "pass";
+    if (v.pass == was) continue;
+    auto* c = resp->add_changes();
+    c->set_study_instance_uid(s.study_uid);
+    c->set_series_instance_uid(s.series_uid);
+    c->set_modality(s.modality);
+    c->set_was_pass(was);
+    c->set_was_reason(s.verdict_reason);
+    c->set_now_pass(v.pass);
+    c->set_now_reason(v.reason);
+  }
   return grpc::Status::OK;
 }
 

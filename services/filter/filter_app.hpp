@@ -25,6 +25,7 @@ class FilterApp : public filter::v1::Filter::Service {
   grpc::Status Explain(grpc::ServerContext*, const filter::v1::ExplainRequest*, filter::v1::ExplainResponse*) override;
   grpc::Status ReloadRules(grpc::ServerContext*, const filter::v1::ReloadRulesRequest*,
                            filter::v1::ReloadRulesResponse*) override;
+  grpc::Status Replay(grpc::ServerContext*, const filter::v1::ReplayRequest*, filter::v1::ReplayResponse*) override;
 
  private:
   bus::Decision on_received(bus::Message& m);

@@ -143,7 +143,10 @@ PollSummary FinderApp::poll_once() {
     if (o.decision.action == FindAction::Record ||
         (o.decision.action == FindAction::Queue && o.decision.reason.rfind("new study", 0) == 0)) {
       ++summary.fresh;
-      ctx_.metrics->counter("pacspull_finder_studies_found_total", "new studies seen").Increment();
+      ctx_.metrics
+          ->counter("pacspull_finder_studies_found_total", "new studies seen",
+                    {{"pacs", s.locations.empty() ? std::string() : s.locations.front().first}})
+          .Increment();
       spdlog::info("finder: new study {} accession {} ({}), {} instances", uid, s.accession_number, s.modalities,
                    s.pacs_instances ? std::to_string(*s.pacs_instances) : "?");
     }

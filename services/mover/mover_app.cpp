@@ -113,7 +113,7 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
                                     " sub-operations failed";
     ctx_.metrics
         ->histogram("pacspull_mover_move_seconds", "C-MOVE duration",
-                    prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600})
+                    prometheus::Histogram::BucketBoundaries{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600})
         .Observe(static_cast<double>(r.elapsed.count()) / 1000.0);
   }
   pipeline::RetryPolicy policy{cfg.mover.max_attempts,
@@ -121,7 +121,9 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff) * 10};
   pipeline::JobDecision d = pipeline::after_attempt(policy, job.attempts, attempt.success, attempt.error,
                                                     core::Clock::now());
-  const char* outcome = d.next == pipeline::JobNext::Done ? "done" : d.next == pipeline::JobNext::Retry ? "retry" : "failed";
+  const char* outcome = d.next == pipeline::JobNext::Done    ? "ok"
+                        : d.next == pipeline::JobNext::Retry ? "retryable"
+                                                             : "permanent";
   ctx_.metrics->counter("pacspull_mover_moves_total", "C-MOVE attempts by outcome", {{"outcome", outcome}}).Increment();
   if (d.next == pipeline::JobNext::Done)
     spdlog::info("mover: move took {:.1f} s from PACS {}: {} instances", attempt.elapsed.count() / 1000.0,

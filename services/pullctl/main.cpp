@@ -268,6 +268,28 @@ int main(int argc, char** argv) {
     }
   });
 
+  std::string replay_file;
+  int replay_days = 7;
+  auto* replay = filter->add_subcommand("replay", "which verdicts of the last N days a candidate rule set would change");
+  replay->add_option("rules", replay_file, "YAML file with a top-level rules: section")->required();
+  replay->add_option("--days", replay_days, "series received in the last N days")->capture_default_str();
+  replay->callback([&] {
+    auto stub = filter::v1::Filter::NewStub(cli.channel(cli.site().filter.ports.grpc_port));
+    filter::v1::ReplayRequest req;
+    req.set_candidate_rules_path(std::filesystem::absolute(replay_file).string());
+    req.set_days(replay_days);
+    filter::v1::ReplayResponse r;
+    rc = check(stub->Replay(rpc_context(600).get(), req, &r), "filter replay");
+    if (rc) return;
+    std::cout << "rules " << r.current_rule_version() << " -> " << r.candidate_rule_version() << ": "
+              << r.series_evaluated() << " series evaluated, " << r.unreadable() << " unreadable, "
+              << r.changes_size() << " verdicts would change\n";
+    for (const auto& c : r.changes())
+      std::cout << "  " << c.study_instance_uid() << " / " << c.series_instance_uid() << " (" << c.modality()
+                << "): " << (c.was_pass() ? "pass" : "fail") << " -> " << (c.now_pass() ? "pass" : "fail") << "  ["
+                << c.was_reason() << "] -> [" << c.now_reason() << "]\n";
+  });
+
   // checker
   auto* checker = app.add_subcommand("checker", "completeness checker")->require_subcommand(1);
   checker->add_subcommand("check", "run a completeness scan now")->callback([&] {

@@ -91,7 +91,9 @@ dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored
   } catch (const std::exception& e) {
     spdlog::error("receiver: cannot record {} in the ledger ({}); answering out-of-resources so the sender retries",
                   row.sop_uid, e.what());
-    ctx_.metrics->counter("pacspull_receiver_store_failures_total", "instances refused because not recordable")
+    ctx_.metrics
+        ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
+                  {{"reason", "ledger"}})
         .Increment();
     return dicom::StoreScp::SinkResult::RetryLater;
   }

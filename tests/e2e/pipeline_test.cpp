@@ -5,6 +5,7 @@
 // the receiver and the dispatcher are killed with SIGKILL mid-work.
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <set>
 
 #include "pipeline_fixture.hpp"
@@ -106,6 +107,17 @@ TEST_CASE("The pipeline pulls exactly the chest series the AI must compute, and 
   std::string why = f.pullctl({"why", chest["accession_number"].get<std::string>()});
   CHECK_THAT(why, Catch::Contains("new study") && Catch::Contains("stable") && Catch::Contains("move took") &&
                       Catch::Contains("we have 54 too") && Catch::Contains("sent 40 instances"));
+  // `pullctl filter explain` on the scout series gives the verdict and its reason.
+  std::string scout = chest["series"][0]["series_instance_uid"];
+  std::string explain = f.pullctl({"filter", "explain", "--series", scout});
+  CHECK_THAT(explain, Catch::Contains("FILTERED") && Catch::Contains("looked at"));
+  // Replay: a candidate that refuses 1 mm slices would change the verdicts of passing series.
+  {
+    std::ofstream cand(f.dir() / "candidate.yaml");
+    cand << "rules:\n  ct: {max_slice_thickness: 0.5}\n";
+  }
+  std::string replay = f.pullctl({"filter", "replay", (f.dir() / "candidate.yaml").string(), "--days", "2"});
+  CHECK_THAT(replay, Catch::Contains("pass -> fail") && Catch::Contains("SliceThickness"));
   std::string status = f.pullctl({"status"});
   CHECK_THAT(status, Catch::Contains("completed") && Catch::Contains("unsupported"));
 }

@@ -39,9 +39,12 @@ cd "$build"
 set +e
 parallel=()
 if [ "$jobs" -gt 1 ]; then parallel=(-jobs="$jobs" -workers="$jobs"); fi
+# The fuzzer's progress goes to a log; its final stats and any failure are printed.
 "$build/bin/rules_fuzz" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${parallel[@]}" \
-  -print_final_stats=1 -artifact_prefix="$build/"
+  -print_final_stats=1 -artifact_prefix="$build/" >"$build/fuzz.log" 2>&1
 rc=$?
+grep -E "^stat::|Done [0-9]+ runs" "$build/fuzz.log" || true
+[ "$rc" -ne 0 ] && tail -n 60 "$build/fuzz.log" >&2
 set -e
 if [ "$rc" -ne 0 ]; then
   echo "rules_fuzz failed (exit $rc); reproducer(s):" >&2

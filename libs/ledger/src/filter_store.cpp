@@ -27,7 +27,20 @@ WHERE state = 'received' AND filtered_generation = generation AND dispatched_gen
 LIMIT 500)sql";
 constexpr const char* kSeriesPath = "SELECT first_instance_path FROM series WHERE series_uid = $1";
 
+constexpr const char* kReplay = R"sql(
+SELECT study_uid, series_uid, modality, first_instance_path, verdict, coalesce(verdict_reason, ''),
+  (SELECT count(*) FROM instances i WHERE i.series_uid = s.series_uid)
+FROM series s WHERE verdict IS NOT NULL AND created_at > now() - make_interval(days => $1)
+ORDER BY created_at)sql";
+
 }  // namespace
+
+std::vector<SeriesForReplay> series_for_replay(pqxx::work& w, int days) {
+  std::vector<SeriesForReplay> out;
+  for (const auto& r : w.exec_params(kReplay, days))
+    out.push_back({r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str(), r[4].c_str(), r[5].c_str(), r[6].as<long>()});
+  return out;
+}
 
 std::optional<StudyToFilter> study_to_filter(pqxx::work& w, const std::string& study_uid) {
   pqxx::result r = w.exec_params(kStudy, study_uid);

@@ -26,7 +26,16 @@ FROM studies s
 WHERE ($1 = '' OR study_date = $1) AND ($2 = '' OR state = $2) AND ($3 = '' OR position($3 in modalities) > 0)
 ORDER BY priority DESC, exam_time NULLS LAST LIMIT $4)sql";
 
+constexpr const char* kOldest = R"sql(
+SELECT state, extract(epoch FROM now() - min(state_changed_at))::double precision FROM studies GROUP BY state)sql";
+
 }  // namespace
+
+std::vector<std::pair<std::string, double>> oldest_per_state(pqxx::work& w) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& r : w.exec(kOldest)) out.emplace_back(r[0].c_str(), r[1].as<double>());
+  return out;
+}
 
 std::vector<StudyListItem> list_studies(pqxx::work& w, const std::string& study_date, const std::string& state,
                                         const std::string& modality, int limit) {

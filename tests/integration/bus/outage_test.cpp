@@ -127,8 +127,10 @@ TEST_CASE("SIGKILL and restart: retryable publish, reconnect, the same Puller re
   // publish, so a crash of the process (not the machine) keeps it; the consumer's ack
   // state is written lazily, which is why "acked" may come back (and consumers are
   // idempotent).
+  // Its delivery count may restart at 1: the consumer's delivery state is written
+  // lazily too. What matters is that it comes back.
   REQUIRE(after.count("held") == 1);
-  CHECK(after["held"] == 2);
+  CHECK(after["held"] >= 1);
   CHECK(after.count("queued") == 1);
   // "acked" is usually delivered again (delivery 2): its ack was lost with the process.
   // Not asserted either way; it is why every handler must be idempotent.

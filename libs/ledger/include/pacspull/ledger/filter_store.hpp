@@ -35,6 +35,12 @@ void record_verdict(pqxx::work& w, const std::string& study_uid, const std::stri
 bool mark_filtered(pqxx::work& w, const std::string& study_uid, int generation, const std::string& summary);
 // Filtered studies the dispatcher has not settled.
 std::vector<ReceivedWork> stuck_filtered(pqxx::work& w, std::chrono::seconds older_than);
+struct SeriesForReplay {
+  std::string study_uid, series_uid, modality, first_instance_path, verdict, verdict_reason;
+  long instance_count = 0;
+};
+// Series received in the last `days` days that have a verdict.
+std::vector<SeriesForReplay> series_for_replay(pqxx::work& w, int days);
 std::optional<std::string> series_first_path(pqxx::work& w, const std::string& series_uid);
 
 }  // namespace pacspull::ledger

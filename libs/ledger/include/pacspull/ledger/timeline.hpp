@@ -37,6 +37,8 @@ std::vector<StudyListItem> list_studies(pqxx::work& w, const std::string& study_
 
 // Studies matching a StudyInstanceUID, AccessionNumber or PatientID, newest first.
 std::vector<StudyTimeline> why(pqxx::work& w, const std::string& key);
+// Seconds since the oldest study of each state entered it (states with studies only).
+std::vector<std::pair<std::string, double>> oldest_per_state(pqxx::work& w);
 // Study counts per state (and modality), optionally for one exam date (YYYYMMDD).
 std::vector<StateCount> state_summary(pqxx::work& w, const std::string& study_date);
 

@@ -1,0 +1,114 @@
+// Start-up failures map to distinct exit codes with a clear message; a healthy service
+// serves /metrics and stops cleanly on SIGTERM. Real PostgreSQL and nats-server.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fstream>
+
+#include "orthanc.hpp"
+#include "process.hpp"
+#include "test_db.hpp"
+
+using namespace pacspull::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Site {
+  fs::path dir = make_temp_dir("pacspull-startup");
+  std::string ledger_url = "postgresql://postgres@127.0.0.1:1/none";
+  std::string bus_url = env_or("PACSPULL_TEST_NATS_URL", "nats://127.0.0.1:4222");
+  uint16_t dicom_port = free_tcp_port();
+  uint16_t grpc_port = free_tcp_port();
+  uint16_t metrics_port = free_tcp_port();
+  std::string extra;
+
+  fs::path write() const {
+    fs::path p = dir / "site.yaml";
+    std::ofstream f(p);
+    f << "site: startup\nledger: {url: \"" << ledger_url << "\"}\nbus: {url: \"" << bus_url << "\"}\n"
+      << "local: {storage_root: " << (dir / "store").string() << ", connect_timeout: 1s}\n"
+      << "pacs:\n  - {name: nowhere, ae_title: NOPACS, host: 127.0.0.1, port: 1}\n"
+      << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
+      << "finder: {poll_interval: 1s, grpc_port: " << grpc_port << ", metrics_port: " << metrics_port << "}\n"
+      << "receiver: {dicom_port: " << dicom_port << ", grpc_port: " << grpc_port << ", metrics_port: " << metrics_port
+      << "}\n"
+      << extra;
+    return p;
+  }
+};
+
+fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
+
+int run_service(const std::string& name, const fs::path& config, const fs::path& log) {
+  return run_command({bin(name).string(), "--config", config.string()}, std::chrono::seconds(60), log);
+}
+
+}  // namespace
+
+TEST_CASE("A bad site file stops the service with exit code 2 and names the line") {
+  Site s;
+  s.extra = "checker: {stabel_age: 30s}\n";
+  fs::path log = s.dir / "finder.log";
+  CHECK(run_service("pacspull-finder", s.write(), log) == 2);
+  CHECK_THAT(read_file(log), Catch::Contains("site.yaml:10: unknown key 'stabel_age' in 'checker'"));
+}
+
+TEST_CASE("An unreachable ledger is exit code 3") {
+  Site s;
+  fs::path log = s.dir / "finder.log";
+  CHECK(run_service("pacspull-finder", s.write(), log) == 3);
+  CHECK_THAT(read_file(log), Catch::Contains("ledger"));
+}
+
+TEST_CASE("An unreachable bus is exit code 4") {
+  TestDatabase db;
+  Site s;
+  s.ledger_url = db.url();
+  s.bus_url = "nats://127.0.0.1:1";
+  fs::path log = s.dir / "finder.log";
+  CHECK(run_service("pacspull-finder", s.write(), log) == 4);
+}
+
+TEST_CASE("A DICOM port already taken is exit code 5 for the receiver") {
+  TestDatabase db;
+  Site s;
+  s.ledger_url = db.url();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(s.dicom_port);
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(fd, 4) == 0);
+  fs::path log = s.dir / "receiver.log";
+  CHECK(run_service("pacspull-receiver", s.write(), log) == 5);
+  close(fd);
+}
+
+TEST_CASE("A running finder whose PACS is down logs, counts the failure in /metrics, and stops on SIGTERM") {
+  TestDatabase db;
+  Site s;
+  s.ledger_url = db.url();
+  fs::path log = s.dir / "finder.log";
+  auto p = ChildProcess::spawn({bin("pacspull-finder").string(), "--config", s.write().string()}, {}, log);
+  std::string body;
+  bool counted = wait_for(
+      [&] {
+        body = http_request(s.metrics_port, "GET", "/metrics", {}, std::chrono::seconds(2)).body;
+        return body.find("pacspull_finder_query_errors_total") != std::string::npos;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(200));
+  INFO(read_file(log));
+  CHECK(counted);
+  CHECK_THAT(body, Catch::Contains("pacs=\"nowhere\""));
+  CHECK_THAT(read_file(log), Catch::Contains("C-FIND CT on PACS nowhere failed"));
+  CHECK(tcp_port_open(s.grpc_port));
+  p.signal(SIGTERM);
+  CHECK(p.wait(std::chrono::seconds(30)) == 0);
+}
