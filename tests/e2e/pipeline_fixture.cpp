@@ -20,11 +20,7 @@ PipelineFixture::PipelineFixture(const std::string& name) {
   std::ifstream(manifest) >> manifest_;
 
   nats_port_ = free_tcp_port();
-  nats_ = ChildProcess::spawn({"nats-server", "-js", "-sd", (dir_ / "nats").string(), "-a", "127.0.0.1", "-p",
-                               std::to_string(nats_port_)},
-                              {}, dir_ / "nats.log");
-  if (!wait_for([&] { return tcp_port_open(nats_port_); }, std::chrono::seconds(20)))
-    throw std::runtime_error("nats-server did not start: " + log_tail(dir_ / "nats.log"));
+  start_nats();
 
   ai_ = std::make_unique<StoreScpNode>(dir_ / "ai-node", "AINODE");
   receiver_port_ = free_tcp_port();
@@ -95,6 +91,19 @@ void PipelineFixture::stop_all() {
   for (auto& [name, p] : running_) p.signal(SIGTERM);
   for (auto& [name, p] : running_) p.stop(std::chrono::seconds(10));
   running_.clear();
+}
+
+void PipelineFixture::start_nats() {
+  nats_ = ChildProcess::spawn({"nats-server", "-js", "-sd", (dir_ / "nats").string(), "-a", "127.0.0.1", "-p",
+                               std::to_string(nats_port_)},
+                              {}, dir_ / "nats.log");
+  if (!wait_for([&] { return tcp_port_open(nats_port_); }, std::chrono::seconds(20)))
+    throw std::runtime_error("nats-server did not start: " + log_tail(dir_ / "nats.log"));
+}
+
+void PipelineFixture::kill9_nats() {
+  nats_.signal(SIGKILL);
+  nats_.wait(std::chrono::seconds(10));
 }
 
 void PipelineFixture::upload_part(const std::string& part) { pacs_->upload(day_ / part); }

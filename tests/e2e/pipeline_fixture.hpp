@@ -28,6 +28,9 @@ class PipelineFixture {
   void kill9(const std::string& service);
   void stop_all();
   void upload_part(const std::string& part);
+  // SIGKILL of nats-server, restarted on the same port and store.
+  void kill9_nats();
+  void start_nats();
 
   // One value from the ledger ("" when no row).
   std::string query(const std::string& sql);

@@ -112,3 +112,44 @@ TEST_CASE("A running finder whose PACS is down logs, counts the failure in /metr
   p.signal(SIGTERM);
   CHECK(p.wait(std::chrono::seconds(30)) == 0);
 }
+
+TEST_CASE("The filter reloads its rules without a restart and keeps the old ones when the new file is bad") {
+  TestDatabase db;
+  Site s;
+  s.ledger_url = db.url();
+  s.extra = "filter: {grpc_port: " + std::to_string(s.grpc_port) + ", metrics_port: " + std::to_string(s.metrics_port) +
+            "}\nrules: {ct: {min_instances: 10}}\n";
+  // The finder/receiver ports above are unused here: only the filter runs.
+  fs::path config = s.write();
+  fs::copy_file(config, s.dir / "pullctl.yaml");
+  fs::path log = s.dir / "filter.log";
+  auto p = ChildProcess::spawn({bin("pacspull-filter").string(), "--config", config.string()}, {}, log);
+  REQUIRE(wait_for([&] { return tcp_port_open(s.grpc_port); }, std::chrono::seconds(60)));
+  auto pullctl = [&](const std::vector<std::string>& args) {
+    // pullctl reads its own copy of the site file: the filter's copy is about to break.
+    std::vector<std::string> argv{bin("pullctl").string(), "--config", (s.dir / "pullctl.yaml").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    fs::path out = s.dir / "pullctl.out";
+    fs::remove(out);
+    int rc = run_command(argv, std::chrono::seconds(30), out);
+    return std::make_pair(rc, read_file(out));
+  };
+  auto [rc0, before] = pullctl({"filter", "reload"});
+  REQUIRE(rc0 == 0);
+
+  s.extra = "filter: {grpc_port: " + std::to_string(s.grpc_port) + ", metrics_port: " + std::to_string(s.metrics_port) +
+            "}\nrules: {ct: {min_instances: 20}}\n";
+  s.write();
+  auto [rc1, changed] = pullctl({"filter", "reload"});
+  CHECK(rc1 == 0);
+  CHECK(changed != before);  // a new rule-set version
+
+  s.extra = "filter: {grpc_port: " + std::to_string(s.grpc_port) + ", metrics_port: " + std::to_string(s.metrics_port) +
+            "}\nrules: {ct: {min_instancez: 20}}\n";
+  s.write();
+  auto [rc2, rejected] = pullctl({"filter", "reload"});
+  CHECK(rc2 == 1);
+  CHECK_THAT(rejected, Catch::Contains("min_instancez") && Catch::Contains(changed.substr(0, changed.find('\n'))));
+  p.signal(SIGTERM);
+  CHECK(p.wait(std::chrono::seconds(30)) == 0);
+}
