@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "dicom_options.hpp"
+#include "messages.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/timeline.hpp"
 #include "pacspull/rpc/server.hpp"
@@ -58,16 +58,8 @@ ScanSummary CheckerApp::scan_once() {
         ++sum.repulled;
         spdlog::warn("checker: study {}: {}", s.study_uid, d.reason);
         ctx_.metrics->counter("pacspull_checker_repulls_total", "re-pulls requested").Increment();
-        events::v1::MoveRequest req;
-        req.set_study_instance_uid(move->study_uid);
-        req.set_pacs(move->pacs);
-        req.set_generation(move->generation);
-        req.set_priority(static_cast<common::v1::Priority>(move->priority));
-        to_proto(move->exam_time, req.mutable_exam_time());
-        req.set_reason(move->reason);
         // If this publish is lost, the finder's reconciler re-publishes queued studies.
-        runtime::publish(*ctx_.bus, runtime::subjects::kMoveRequest, req,
-                         "move." + move->study_uid + "." + std::to_string(move->generation));
+        publish_move(ctx_, *move);
         break;
       }
     }
@@ -76,14 +68,7 @@ ScanSummary CheckerApp::scan_once() {
 }
 
 void CheckerApp::publish_received(const ledger::ReceivedWork& w) {
-  events::v1::StudyReceived out;
-  out.set_study_instance_uid(w.study_uid);
-  out.set_generation(w.generation);
-  out.set_pacs_instances(w.pacs_instances);
-  out.set_received_instances(w.received_instances);
-  out.set_short_(w.short_);
-  runtime::publish(*ctx_.bus, runtime::subjects::kStudyReceived, out,
-                   "received." + w.study_uid + "." + std::to_string(w.generation));
+  publish_study(ctx_, runtime::subjects::kStudyReceived, "received", w);
 }
 
 // Re-publishes received studies the filter never recorded, and exports the study

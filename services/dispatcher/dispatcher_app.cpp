@@ -6,6 +6,7 @@
 #include <map>
 
 #include "dicom_options.hpp"
+#include "messages.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/rpc/server.hpp"
@@ -46,17 +47,7 @@ void DispatcherApp::run() {
 
 bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
   events::v1::StudyReceived msg;
-  if (!msg.ParseFromArray(m.data().data(), static_cast<int>(m.data().size())) || msg.study_instance_uid().empty()) {
-    spdlog::error("dispatcher: unreadable message on {}; parked", m.subject());
-    try {
-      ctx_.ledger->transact([&](pqxx::work& w) {
-        ledger::park_message(w, "dispatcher", m.subject(), std::string(m.data()), "unreadable StudyFiltered");
-      });
-    } catch (const std::exception&) {
-      return bus::Decision::Retry;
-    }
-    return bus::Decision::Park;
-  }
+  if (auto parked = parse_or_park(ctx_, m, msg, [&] { return !msg.study_instance_uid().empty(); })) return *parked;
   const std::string& uid = msg.study_instance_uid();
   try {
     auto s = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_dispatch(w, uid); });

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages.hpp"
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/filter_store.hpp"
@@ -113,17 +114,7 @@ void FilterApp::run() {
 
 bus::Decision FilterApp::on_received(bus::Message& m) {
   events::v1::StudyReceived msg;
-  if (!msg.ParseFromArray(m.data().data(), static_cast<int>(m.data().size())) || msg.study_instance_uid().empty()) {
-    spdlog::error("filter: unreadable message on {}; parked", m.subject());
-    try {
-      ctx_.ledger->transact([&](pqxx::work& w) {
-        ledger::park_message(w, "filter", m.subject(), std::string(m.data()), "unreadable StudyReceived");
-      });
-    } catch (const std::exception&) {
-      return bus::Decision::Retry;
-    }
-    return bus::Decision::Park;
-  }
+  if (auto parked = parse_or_park(ctx_, m, msg, [&] { return !msg.study_instance_uid().empty(); })) return *parked;
   auto rs = rules();
   try {
     auto study = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_filter(w, msg.study_instance_uid()); });
@@ -174,14 +165,7 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
 }
 
 void FilterApp::publish_filtered(const ledger::ReceivedWork& w) {
-  events::v1::StudyReceived out;
-  out.set_study_instance_uid(w.study_uid);
-  out.set_generation(w.generation);
-  out.set_pacs_instances(w.pacs_instances);
-  out.set_received_instances(w.received_instances);
-  out.set_short_(w.short_);
-  runtime::publish(*ctx_.bus, runtime::subjects::kStudyFiltered, out,
-                   "filtered." + w.study_uid + "." + std::to_string(w.generation));
+  publish_study(ctx_, runtime::subjects::kStudyFiltered, "filtered", w);
 }
 
 grpc::Status FilterApp::Evaluate(grpc::ServerContext*, const filter::v1::EvaluateRequest* req,

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "dicom_options.hpp"
+#include "messages.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/timeline.hpp"
@@ -162,18 +163,7 @@ PollSummary FinderApp::poll_once() {
   return summary;
 }
 
-void FinderApp::publish_move(const ledger::MoveWork& m) {
-  events::v1::MoveRequest req;
-  req.set_study_instance_uid(m.study_uid);
-  req.set_pacs(m.pacs);
-  req.set_generation(m.generation);
-  req.set_priority(static_cast<common::v1::Priority>(m.priority));
-  to_proto(m.exam_time, req.mutable_exam_time());
-  req.set_reason(m.reason);
-  req.set_series_instance_uid(m.series_uid);
-  runtime::publish(*ctx_.bus, runtime::subjects::kMoveRequest, req,
-                   "move." + m.study_uid + "." + std::to_string(m.generation));
-}
+void FinderApp::publish_move(const ledger::MoveWork& m) { services::publish_move(ctx_, m); }
 
 void FinderApp::reconcile() {
   auto stuck = ctx_.ledger->transact([&](pqxx::work& w) {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "dicom_options.hpp"
+#include "messages.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/rpc/server.hpp"
@@ -31,18 +32,7 @@ void MoverApp::run() {
 
 bus::Decision MoverApp::on_request(bus::Message& m) {
   events::v1::MoveRequest req;
-  if (!req.ParseFromArray(m.data().data(), static_cast<int>(m.data().size())) || req.study_instance_uid().empty()) {
-    spdlog::error("mover: unreadable move request on {}; parked", m.subject());
-    ctx_.metrics->counter("pacspull_parked_messages_total", "messages parked for an operator").Increment();
-    try {
-      ctx_.ledger->transact([&](pqxx::work& w) {
-        ledger::park_message(w, "mover", m.subject(), std::string(m.data()), "unreadable MoveRequest");
-      });
-    } catch (const std::exception& e) {
-      return bus::Decision::Retry;
-    }
-    return bus::Decision::Park;
-  }
+  if (auto parked = parse_or_park(ctx_, m, req, [&] { return !req.study_instance_uid().empty(); })) return *parked;
   ledger::MoveWork work{req.study_instance_uid(), req.pacs(), req.reason(), req.series_instance_uid(),
                         req.generation(), static_cast<int>(req.priority()), from_proto(req.exam_time())};
   try {
