@@ -67,8 +67,8 @@ ScanSummary CheckerApp::scan_once() {
   return sum;
 }
 
-void CheckerApp::publish_received(const ledger::ReceivedWork& w) {
-  publish_study(ctx_, runtime::subjects::kStudyReceived, "received", w);
+void CheckerApp::publish_received(const ledger::ReceivedWork& w, Publish how) {
+  publish_study(ctx_, runtime::subjects::kStudyReceived, "received", w, how);
 }
 
 // Re-publishes received studies the filter never recorded, and exports the study
@@ -80,7 +80,7 @@ void CheckerApp::reconcile_and_report() {
   for (const auto& s : stuck) {
     spdlog::warn("checker: study {} received but not filtered; re-publishing", s.study_uid);
     ctx_.metrics->counter("pacspull_reconciler_republished_total", "work re-published by a reconciler").Increment();
-    publish_received(s);
+    publish_received(s, Publish::Again);
   }
   auto counts = ctx_.ledger->transact([](pqxx::work& w) { return ledger::state_summary(w, ""); });
   std::map<std::string, double> by_state{{"found", 0},       {"queued", 0},      {"pulling", 0}, {"received", 0},

@@ -5,6 +5,7 @@
 // Being ledger-driven, it resumes by itself after any restart.
 #include <mutex>
 
+#include "messages.hpp"
 #include "pacspull/checker/v1/checker.grpc.pb.h"
 #include "pacspull/ledger/checker_store.hpp"
 #include "pacspull/runtime/service.hpp"
@@ -24,7 +25,7 @@ class CheckerApp : public checker::v1::Checker::Service {
                         checker::v1::CheckNowResponse*) override;
 
  private:
-  void publish_received(const ledger::ReceivedWork& w);
+  void publish_received(const ledger::ReceivedWork& w, Publish how = Publish::First);
   void reconcile_and_report();
 
   runtime::Context& ctx_;

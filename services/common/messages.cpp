@@ -7,8 +7,18 @@
 #include "pacspull/runtime/pipeline_bus.hpp"
 
 namespace pacspull::services {
+namespace {
+std::string msg_id(const std::string& kind, const std::string& study, int generation, Publish how) {
+  std::string id = kind + "." + study + "." + std::to_string(generation);
+  if (how == Publish::Again)
+    id += ".again-" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+  return id;
+}
+}  // namespace
 
-bool publish_move(runtime::Context& ctx, const ledger::MoveWork& m) {
+bool publish_move(runtime::Context& ctx, const ledger::MoveWork& m, Publish how) {
   events::v1::MoveRequest req;
   req.set_study_instance_uid(m.study_uid);
   req.set_pacs(m.pacs);
@@ -18,18 +28,18 @@ bool publish_move(runtime::Context& ctx, const ledger::MoveWork& m) {
   req.set_reason(m.reason);
   req.set_series_instance_uid(m.series_uid);
   return runtime::publish(*ctx.bus, runtime::subjects::kMoveRequest, req,
-                          "move." + m.study_uid + "." + std::to_string(m.generation));
+                          msg_id("move", m.study_uid, m.generation, how));
 }
 
 bool publish_study(runtime::Context& ctx, const char* subject, const std::string& prefix,
-                   const ledger::ReceivedWork& w) {
+                   const ledger::ReceivedWork& w, Publish how) {
   events::v1::StudyReceived out;
   out.set_study_instance_uid(w.study_uid);
   out.set_generation(w.generation);
   out.set_pacs_instances(w.pacs_instances);
   out.set_received_instances(w.received_instances);
   out.set_short_(w.short_);
-  return runtime::publish(*ctx.bus, subject, out, prefix + "." + w.study_uid + "." + std::to_string(w.generation));
+  return runtime::publish(*ctx.bus, subject, out, msg_id(prefix, w.study_uid, w.generation, how));
 }
 
 std::optional<bus::Decision> parse_or_park(runtime::Context& ctx, bus::Message& m,

@@ -14,11 +14,17 @@
 
 namespace pacspull::services {
 
-// Publishes pacspull.move.request for a move (msg id move.<study>.<generation>).
-bool publish_move(runtime::Context& ctx, const ledger::MoveWork& m);
-// Publishes a StudyReceived payload on `subject` (msg id <prefix>.<study>.<generation>).
+// How a payload is published: first time, or by a reconciler. A first publish's msg id
+// is <kind>.<study>.<generation>, so the bus drops duplicates inside its window. A
+// reconciler's re-publish must get through that window (the first copy may sit with a
+// consumer that died), so its id carries the time; consumers are idempotent anyway.
+enum class Publish { First, Again };
+
+// Publishes pacspull.move.request for a move.
+bool publish_move(runtime::Context& ctx, const ledger::MoveWork& m, Publish how = Publish::First);
+// Publishes a StudyReceived payload on `subject`, msg ids starting with `prefix`.
 bool publish_study(runtime::Context& ctx, const char* subject, const std::string& prefix,
-                   const ledger::ReceivedWork& w);
+                   const ledger::ReceivedWork& w, Publish how = Publish::First);
 
 // Parses `m` into `out`; an unreadable payload (or one `valid`, run after parsing,
 // refuses) is parked in the ledger for an operator and the decision is Park (Retry

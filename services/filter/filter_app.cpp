@@ -103,7 +103,7 @@ void FilterApp::run() {
       for (const auto& s : stuck) {
         spdlog::warn("filter: study {} filtered but not dispatched; re-publishing", s.study_uid);
         ctx_.metrics->counter("pacspull_reconciler_republished_total", "work re-published by a reconciler").Increment();
-        publish_filtered(s);
+        publish_filtered(s, Publish::Again);
       }
     } catch (const std::exception& e) {
       spdlog::error("filter: reconcile: {}", e.what());
@@ -164,8 +164,8 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
   }
 }
 
-void FilterApp::publish_filtered(const ledger::ReceivedWork& w) {
-  publish_study(ctx_, runtime::subjects::kStudyFiltered, "filtered", w);
+void FilterApp::publish_filtered(const ledger::ReceivedWork& w, Publish how) {
+  publish_study(ctx_, runtime::subjects::kStudyFiltered, "filtered", w, how);
 }
 
 grpc::Status FilterApp::Evaluate(grpc::ServerContext*, const filter::v1::EvaluateRequest* req,

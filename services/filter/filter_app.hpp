@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "pacspull/bus/worker.hpp"
+#include "messages.hpp"
 #include "pacspull/filter/v1/filter.grpc.pb.h"
 #include "pacspull/ledger/checker_store.hpp"
 #include "pacspull/rules/rules.hpp"
@@ -29,7 +30,7 @@ class FilterApp : public filter::v1::Filter::Service {
 
  private:
   bus::Decision on_received(bus::Message& m);
-  void publish_filtered(const ledger::ReceivedWork& w);
+  void publish_filtered(const ledger::ReceivedWork& w, Publish how = Publish::First);
   std::shared_ptr<const rules::RuleSet> rules() const;
   std::string reload();  // "" on success, else the error (old rules stay)
   void maybe_reload();

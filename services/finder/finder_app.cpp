@@ -163,7 +163,7 @@ PollSummary FinderApp::poll_once() {
   return summary;
 }
 
-void FinderApp::publish_move(const ledger::MoveWork& m) { services::publish_move(ctx_, m); }
+void FinderApp::publish_move(const ledger::MoveWork& m, Publish how) { services::publish_move(ctx_, m, how); }
 
 void FinderApp::reconcile() {
   auto stuck = ctx_.ledger->transact([&](pqxx::work& w) {
@@ -172,7 +172,7 @@ void FinderApp::reconcile() {
   for (const auto& m : stuck) {
     spdlog::warn("finder: study {} queued without a move job; re-publishing", m.study_uid);
     ctx_.metrics->counter("pacspull_reconciler_republished_total", "work re-published by a reconciler").Increment();
-    publish_move(m);
+    publish_move(m, Publish::Again);
   }
 }
 

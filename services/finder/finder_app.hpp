@@ -5,6 +5,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "messages.hpp"
 #include "pacspull/finder/v1/finder.grpc.pb.h"
 #include "pacspull/ledger/finder_store.hpp"
 #include "pacspull/runtime/service.hpp"
@@ -29,7 +30,7 @@ class FinderApp : public finder::v1::Finder::Service {
                            finder::v1::ListStudiesResponse*) override;
 
  private:
-  void publish_move(const ledger::MoveWork& m);
+  void publish_move(const ledger::MoveWork& m, Publish how = Publish::First);
   void reconcile();
 
   runtime::Context& ctx_;

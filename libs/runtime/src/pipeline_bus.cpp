@@ -20,9 +20,10 @@ bus::ConsumerSpec consumer(const char* durable, const char* subject, std::chrono
 // A C-MOVE or a dispatch of a big study can take minutes: handlers that long ack
 // quickly (the mover queues the job in the ledger) or extend with in_progress().
 bus::ConsumerSpec mover_consumer() { return consumer("mover", subjects::kMoveRequest, std::chrono::seconds(60)); }
-bus::ConsumerSpec filter_consumer() { return consumer("filter", subjects::kStudyReceived, std::chrono::seconds(120)); }
+bus::ConsumerSpec filter_consumer() { return consumer("filter", subjects::kStudyReceived, std::chrono::seconds(60)); }
+// The dispatcher calls in_progress() after every chunk it sends.
 bus::ConsumerSpec dispatcher_consumer() {
-  return consumer("dispatcher", subjects::kStudyFiltered, std::chrono::seconds(300));
+  return consumer("dispatcher", subjects::kStudyFiltered, std::chrono::seconds(60));
 }
 
 void declare_pipeline(bus::Bus& bus) {
