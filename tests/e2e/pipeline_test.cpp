@@ -120,6 +120,17 @@ TEST_CASE("The pipeline pulls exactly the chest series the AI must compute, and 
   CHECK_THAT(replay, Catch::Contains("pass -> fail") && Catch::Contains("SliceThickness"));
   std::string status = f.pullctl({"status"});
   CHECK_THAT(status, Catch::Contains("completed") && Catch::Contains("unsupported"));
+
+  // A doctor's pull of an already computed study: pulled again at manual priority, and
+  // the AI is not re-informed because nothing new arrived.
+  const std::string chest_uid = chest["study_instance_uid"];
+  CHECK_THAT(f.pullctl({"finder", "pull", chest["accession_number"].get<std::string>()}),
+             Catch::Contains("queued 1 studies at manual priority"));
+  CHECK(f.wait_count("SELECT count(*) FROM events WHERE study_uid = '" + chest_uid +
+                         "' AND kind = 'not-redispatched' AND detail LIKE '%nothing new%'",
+                     1, 120));
+  CHECK(f.count("SELECT count(*) FROM move_jobs WHERE study_uid = '" + chest_uid + "' AND priority = 3 AND status = 'done'") == 1);
+  CHECK(f.count("SELECT count(*) FROM dispatches WHERE study_uid = '" + chest_uid + "'") == 1);
 }
 
 TEST_CASE("SIGKILL of the mover, the receiver and the dispatcher mid-work loses nothing and dispatches nothing twice") {
