@@ -77,4 +77,16 @@ inline Options test_options(const NatsServer& server, const std::string& name) {
   return o;
 }
 
+// Declares a stream with one subject and a durable consumer on it; returns the spec.
+inline ConsumerSpec declare_work(Bus& bus, const std::string& stream_name, const std::string& subject,
+                                 const std::string& durable, std::chrono::seconds ack_wait) {
+  StreamSpec stream;
+  stream.name = stream_name;
+  stream.subjects = {subject};
+  bus.ensure_stream(stream);
+  ConsumerSpec consumer{stream_name, durable, subject, ack_wait};
+  bus.ensure_consumer(consumer);
+  return consumer;
+}
+
 }  // namespace pacspull::bus::testing

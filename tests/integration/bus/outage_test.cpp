@@ -17,6 +17,7 @@ using pacspull::bus::Message;
 using pacspull::bus::PublishStatus;
 using pacspull::bus::StreamSpec;
 using pacspull::bus::testing::fetch_at_least;
+using pacspull::bus::testing::declare_work;
 using pacspull::bus::testing::NatsServer;
 using pacspull::bus::testing::test_options;
 using pacspull::testing::wait_for;
@@ -25,12 +26,7 @@ using Clock = std::chrono::steady_clock;
 TEST_CASE("fetch while the server is down returns empty within its timeout", "[bus][outage]") {
   NatsServer server;
   auto bus = Bus::connect(test_options(server, "down"));
-  StreamSpec stream;
-  stream.name = "MOVES";
-  stream.subjects = {"pacspull.move.request"};
-  bus->ensure_stream(stream);
-  ConsumerSpec consumer{"MOVES", "mover", "pacspull.move.request", 5s};
-  bus->ensure_consumer(consumer);
+  ConsumerSpec consumer = declare_work(*bus, "MOVES", "pacspull.move.request", "mover", 5s);
   auto puller = bus->pull(consumer);
 
   server.stop();
@@ -54,7 +50,7 @@ TEST_CASE("fetch while the server is down returns empty within its timeout", "[b
   t0 = Clock::now();
   bool retryable = false;
   try {
-    bus->ensure_stream(stream);
+    bus->ensure_stream(StreamSpec{.name = "MOVES", .subjects = {"pacspull.move.request"}});
   } catch (const pacspull::bus::BusError& e) {
     retryable = e.retryable();
   }
@@ -66,12 +62,7 @@ TEST_CASE("SIGKILL and restart: retryable publish, reconnect, the same Puller re
   NatsServer server;
   auto options = test_options(server, "crash");
   auto bus = Bus::connect(options);
-  StreamSpec stream;
-  stream.name = "RECEIVED";
-  stream.subjects = {"pacspull.series.received"};
-  bus->ensure_stream(stream);
-  ConsumerSpec consumer{"RECEIVED", "selector", "pacspull.series.received", 2s};
-  bus->ensure_consumer(consumer);
+  ConsumerSpec consumer = declare_work(*bus, "RECEIVED", "pacspull.series.received", "selector", 2s);
   auto puller = bus->pull(consumer);
 
   // acked: delivered and acked before the crash. held: delivered, not acked. queued:
@@ -140,12 +131,7 @@ TEST_CASE("SIGKILL and restart: retryable publish, reconnect, the same Puller re
 TEST_CASE("server restarts with an empty store: stream and durable are re-created", "[bus][outage]") {
   NatsServer server;
   auto bus = Bus::connect(test_options(server, "amnesia"));
-  StreamSpec stream;
-  stream.name = "DISPATCH";
-  stream.subjects = {"pacspull.dispatch.done"};
-  bus->ensure_stream(stream);
-  ConsumerSpec consumer{"DISPATCH", "ledger", "pacspull.dispatch.done", 5s};
-  bus->ensure_consumer(consumer);
+  ConsumerSpec consumer = declare_work(*bus, "DISPATCH", "pacspull.dispatch.done", "ledger", 5s);
   auto puller = bus->pull(consumer);
 
   server.stop();

@@ -19,6 +19,7 @@ using pacspull::bus::Decision;
 using pacspull::bus::Message;
 using pacspull::bus::StreamSpec;
 using pacspull::bus::Worker;
+using pacspull::bus::testing::declare_work;
 using pacspull::bus::testing::NatsServer;
 using pacspull::bus::testing::test_options;
 using pacspull::testing::wait_for;
@@ -42,12 +43,7 @@ struct Seen {
 TEST_CASE("worker: a throwing handler is retried, Park terms, Ack acks", "[bus][worker]") {
   NatsServer server;
   auto bus = Bus::connect(test_options(server, "worker"));
-  StreamSpec stream;
-  stream.name = "RECEIVED";
-  stream.subjects = {"pacspull.series.received"};
-  bus->ensure_stream(stream);
-  ConsumerSpec consumer{"RECEIVED", "selector", "pacspull.series.received", 2s};
-  bus->ensure_consumer(consumer);
+  ConsumerSpec consumer = declare_work(*bus, "RECEIVED", "pacspull.series.received", "selector", 2s);
 
   Seen seen;
   Worker worker(
