@@ -36,9 +36,19 @@ void ReceiverApp::run() {
   rpc::Server server(ctx_.ports.grpc_port, {this});
   spdlog::info("receiver {}: AE {} on DICOM port {}, storing under {}, gRPC :{}", instance_id_, o.ae_title.str(),
                dicom_port_, o.storage_root.string(), server.port());
+  // The DICOM adapter counts what it answered; export the growth every few seconds.
+  dicom::StoreScp::Counters last{};
   while (!ctx_.stop->wait_for(std::chrono::seconds(5))) {
     auto c = scp_->counters();
     ctx_.metrics->gauge("pacspull_receiver_associations", "associations accepted since start").Set(c.associations);
+    if (c.failed > last.failed)
+      ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status")
+          .Increment(static_cast<double>(c.failed - last.failed));
+    if (c.rejected > last.rejected)
+      ctx_.metrics
+          ->counter("pacspull_receiver_associations_rejected_total", "associations rejected (AE titles, capacity)")
+          .Increment(static_cast<double>(c.rejected - last.rejected));
+    last = c;
   }
   scp_->stop();
 }
