@@ -140,9 +140,7 @@ PollSummary FinderApp::poll_once() {
       spdlog::error("finder: recording study {} failed: {}", uid, e.what());
       continue;
     }
-    using pipeline::FindAction;
-    if (o.decision.action == FindAction::Record ||
-        (o.decision.action == FindAction::Queue && o.decision.reason.rfind("new study", 0) == 0)) {
+    if (o.first_sight) {
       ++summary.fresh;
       ctx_.metrics
           ->counter("pacspull_finder_studies_found_total", "new studies seen",

@@ -55,6 +55,17 @@ OFCondition skip_dataset(T_ASC_Association* assoc, int timeout) {
   return cond;
 }
 
+// Waits up to `timeout` seconds for the next DIMSE command on the association (status
+// detail datasets are dropped: the status code says what we need).
+OFCondition receive_response(T_ASC_Association* assoc, int timeout, T_DIMSE_Message& response) {
+  std::memset(&response, 0, sizeof response);
+  T_ASC_PresentationContextID rsp_pres = 0;
+  DcmDataset* detail_ds = nullptr;
+  OFCondition cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, timeout, &rsp_pres, &response, &detail_ds);
+  delete detail_ds;
+  return cond;
+}
+
 }  // namespace
 
 FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, const core::AttributeMap& keys) {
@@ -112,11 +123,7 @@ FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, c
   size_t dropped = 0;
   while (true) {
     T_DIMSE_Message response;
-    std::memset(&response, 0, sizeof response);
-    T_ASC_PresentationContextID rsp_pres = 0;
-    DcmDataset* detail_ds = nullptr;
-    cond = DIMSE_receiveCommand(assoc.get(), DIMSE_NONBLOCKING, timeout, &rsp_pres, &response, &detail_ds);
-    delete detail_ds;
+    cond = receive_response(assoc.get(), timeout, response);
     if (cond.bad()) {
       result.error = detail::network_error(what + ": waiting for response", cond);
       break;
@@ -129,6 +136,7 @@ FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, c
     std::unique_ptr<DcmDataset> match;
     if (rsp.DataSetType != DIMSE_DATASET_NULL) {
       DcmDataset* ds = nullptr;
+      T_ASC_PresentationContextID rsp_pres = 0;
       cond = DIMSE_receiveDataSetInMemory(assoc.get(), DIMSE_NONBLOCKING, timeout, &rsp_pres, &ds, nullptr, nullptr);
       match.reset(ds);
       if (cond.bad()) {
@@ -216,11 +224,7 @@ MoveResult move(const ScuOptions& options, const Peer& peer, const core::AeTitle
   bool broken = false;  // the association is out of step: abort instead of release
   while (true) {
     T_DIMSE_Message response;
-    std::memset(&response, 0, sizeof response);
-    T_ASC_PresentationContextID rsp_pres = 0;
-    DcmDataset* detail_ds = nullptr;
-    cond = DIMSE_receiveCommand(assoc.get(), DIMSE_NONBLOCKING, timeout, &rsp_pres, &response, &detail_ds);
-    delete detail_ds;
+    cond = receive_response(assoc.get(), timeout, response);
     if (cond.bad()) {
       result.error = detail::network_error(what + ": waiting for response", cond);
       broken = true;

@@ -85,7 +85,7 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
     known = k;
   }
   pipeline::Observation seen{s.pacs_instances, s.pull_at_once, now};
-  Observed out{pipeline::on_found(known, seen, policy), std::nullopt};
+  Observed out{pipeline::on_found(known, seen, policy), !known, std::nullopt};
   using pipeline::FindAction;
 
   std::optional<long long> exam = s.exam_time ? std::optional<long long>(epoch(*s.exam_time)) : std::nullopt;

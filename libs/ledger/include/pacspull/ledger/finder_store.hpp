@@ -34,6 +34,7 @@ struct MoveWork {  // what a move request names
 
 struct Observed {
   pipeline::FindDecision decision;
+  bool first_sight = false;      // the ledger did not know the study before
   std::optional<MoveWork> move;  // set when the study was queued for a move
 };
 
