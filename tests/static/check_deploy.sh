@@ -145,6 +145,7 @@ else
   skip "kubectl kustomize k8s: kubectl not installed"
 fi
 
+run "deploy/systemd units and install.sh (tests/static/check_systemd.sh)" bash "$root/tests/static/check_systemd.sh"
 # --- everything parsed and cross-checked in Python --------------------------------
 if python3 -c 'import yaml' 2>/dev/null; then
   python3 "$root/tests/static/deploy_checks.py" "$root" "$rendered" "$haproxy" >"$work/py" 2>"$work/py.err"
