@@ -133,6 +133,21 @@ std::vector<std::string> StoreScpNode::sop_instance_uids() const {
   return out;
 }
 
+std::map<std::string, int> StoreScpNode::received_counts() const {
+  static const std::string kStoring = "storing DICOM file: ";
+  std::map<std::string, int> out;
+  std::istringstream in(read_file(out_dir_ / kStoreScpLog));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto at = line.find(kStoring);
+    if (at == std::string::npos) continue;
+    std::string path = line.substr(at + kStoring.size());
+    while (!path.empty() && (path.back() == '\r' || path.back() == ' ')) path.pop_back();
+    ++out[sop_uid_from_storescp_name(fs::path(path).filename().string())];
+  }
+  return out;
+}
+
 std::string sop_uid_from_storescp_name(const std::string& file_name) {
   // UIDs start with a digit; storescp prefixes a short modality code and a dot.
   auto first_digit = file_name.find_first_of("0123456789");

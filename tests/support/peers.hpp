@@ -52,6 +52,10 @@ class StoreScpNode {
   std::vector<std::filesystem::path> files_of_study(const std::string& study_instance_uid) const;
   // SOP Instance UIDs of received files, taken from the file names.
   std::vector<std::string> sop_instance_uids() const;
+  // How many times each SOP Instance UID was received: one per C-STORE, counted from
+  // storescp's log ("storing DICOM file: ..."), so an instance stored twice counts 2
+  // even though its second copy overwrote the first file.
+  std::map<std::string, int> received_counts() const;
   // Stops storescp (SIGTERM, then SIGKILL after a grace period). Idempotent.
   void stop();
   bool running() { return process_.running(); }
