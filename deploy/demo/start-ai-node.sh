@@ -14,19 +14,20 @@ mkdir -p "$RUN_DIR/ai-node"
 RUN_DIR=$(cd "$RUN_DIR" && pwd)
 PID_FILE="$RUN_DIR/ai-node.pid"
 
-if [[ -f "$PID_FILE" ]] && tr '\0' ' ' < "/proc/$(cat "$PID_FILE")/cmdline" 2>/dev/null | grep -q storescp; then
-  echo "AI node already running (pid $(cat "$PID_FILE"))"
-  exit 0
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/stack.sh"
+if [[ -f "$PID_FILE" ]] && pid_runs "$(cat "$PID_FILE")" storescp; then
+  if listener_is_ours "$(cat "$PID_FILE")" "$AI_PORT"; then
+    echo "AI node already running (pid $(cat "$PID_FILE"))"
+    exit 0
+  fi
+  "$(dirname "${BASH_SOURCE[0]}")/stop-pid.sh" "$PID_FILE" storescp
 fi
+port_is_free "$AI_PORT" || { echo "port $AI_PORT is taken by another program; storescp not started" >&2; exit 1; }
 nohup storescp --aetitle "$AI_AET" --output-directory "$RUN_DIR/ai-node" --sort-on-study-uid study \
   --socket-timeout 30 --acse-timeout 30 --dimse-timeout 60 --disable-host-lookup --verbose "$AI_PORT" \
   >> "$RUN_DIR/ai-node.log" 2>&1 < /dev/null &
 echo $! > "$PID_FILE"
 
-deadline=$((SECONDS + 15))
-until (exec 3<>"/dev/tcp/127.0.0.1/$AI_PORT") 2>/dev/null; do
-  if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then echo "storescp exited; log:" >&2; tail -n 20 "$RUN_DIR/ai-node.log" >&2; exit 1; fi
-  if (( SECONDS >= deadline )); then echo "storescp not listening on :$AI_PORT" >&2; exit 1; fi
-  sleep 0.2
-done
+# Ready once the storescp we started listens on the port itself (not merely "something answers").
+wait_listener "$(cat "$PID_FILE")" "$AI_PORT" 15 || { echo "storescp is not listening on :$AI_PORT; log:" >&2; tail -n 20 "$RUN_DIR/ai-node.log" >&2; exit 1; }
 echo "AI node $AI_AET listening on 127.0.0.1:$AI_PORT (pid $(cat "$PID_FILE")), files in $RUN_DIR/ai-node"

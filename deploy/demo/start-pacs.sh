@@ -52,23 +52,31 @@ sed -e "s|@PACS_AET@|$PACS_AET|g" -e "s|@PACS_PORT@|$PACS_PORT|g" -e "s|@PACS_HT
     -e "s|@RECEIVER_HOST@|$RECEIVER_HOST|g" -e "s|@RECEIVER_PORT@|$RECEIVER_PORT|g" \
     "$HERE/orthanc.json.in" > "$RUN_DIR/orthanc.json"
 
-# 3. Orthanc, unless the one we started last time still runs.
+# 3. Orthanc, unless the one we started last time still runs (on these ports).
+source "$ROOT/deploy/lib/stack.sh"
 is_our_orthanc() {
   [[ -f "$PID_FILE" ]] || return 1
   local pid; pid=$(cat "$PID_FILE")
   [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "Orthanc $RUN_DIR/orthanc.json"
 }
-if is_our_orthanc; then
+if is_our_orthanc && listener_is_ours "$(cat "$PID_FILE")" "$PACS_PORT" && listener_is_ours "$(cat "$PID_FILE")" "$PACS_HTTP"; then
   echo "Orthanc already running (pid $(cat "$PID_FILE"))"
 else
+  is_our_orthanc && "$HERE/stop-pid.sh" "$PID_FILE" Orthanc
+  for p in "$PACS_PORT" "$PACS_HTTP"; do
+    port_is_free "$p" || { echo "port $p is taken by another program; Orthanc not started" >&2; exit 1; }
+  done
   nohup /usr/sbin/Orthanc "$RUN_DIR/orthanc.json" >> "$LOG" 2>&1 < /dev/null &
   echo $! > "$PID_FILE"
   echo "started Orthanc (pid $(cat "$PID_FILE")), log $LOG"
 fi
 
-# 4. Wait (bounded) for its REST API.
+# 4. Wait (bounded) until our Orthanc listens on both ports and its REST API answers.
+pid=$(cat "$PID_FILE")
+{ wait_listener "$pid" "$PACS_PORT" 60 && wait_listener "$pid" "$PACS_HTTP" 60; } ||
+  { echo "Orthanc (pid $pid) is not listening on :$PACS_PORT and :$PACS_HTTP; log tail:" >&2; tail -n 30 "$LOG" >&2; exit 1; }
 deadline=$((SECONDS + 60))
-until curl -sf "http://127.0.0.1:$PACS_HTTP/system" > /dev/null; do
+until curl -sf --max-time 5 "http://127.0.0.1:$PACS_HTTP/system" > /dev/null; do
   if ! is_our_orthanc; then echo "Orthanc exited; log tail:" >&2; tail -n 30 "$LOG" >&2; exit 1; fi
   if (( SECONDS >= deadline )); then echo "Orthanc did not answer on :$PACS_HTTP within 60 s" >&2; exit 1; fi
   sleep 0.2
@@ -80,6 +88,6 @@ storescu -R -aet DEMOUPLOAD -aec "$PACS_AET" -to 30 -ta 30 -td 60 +sd +r +sp '*.
   || { echo "storescu failed; see $RUN_DIR/storescu.log" >&2; tail -n 20 "$RUN_DIR/storescu.log" >&2; exit 1; }
 
 expected=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["instance_count"])' "$DAY/manifest.json")
-count=$(curl -sf "http://127.0.0.1:$PACS_HTTP/statistics" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["CountInstances"])')
+count=$(curl -sf --max-time 30 "http://127.0.0.1:$PACS_HTTP/statistics" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["CountInstances"])')
 echo "PACS $PACS_AET at 127.0.0.1:$PACS_PORT (HTTP $PACS_HTTP) holds $count instances; day $DEMO_DATE has $expected"
 echo "C-MOVE destination known to the PACS: $RECEIVER_AET at $RECEIVER_HOST:$RECEIVER_PORT"
