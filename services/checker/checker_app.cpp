@@ -32,7 +32,7 @@ ScanSummary CheckerApp::scan_once() {
   ScanSummary sum;
   pipeline::CompletenessPolicy policy{std::chrono::duration_cast<core::Seconds>(ctx_.config.checker.stable_age),
                                       ctx_.config.checker.max_repulls};
-  auto studies = ctx_.ledger->transact([](pqxx::work& w) { return ledger::pulling_studies(w, core::Clock::now()); });
+  auto studies = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::pulling_studies(w, ctx_.clock->now()); });
   for (const auto& s : studies) {
     pipeline::CheckDecision d = pipeline::check_completeness(policy, s.input);
     switch (d.action) {
@@ -75,7 +75,8 @@ void CheckerApp::publish_received(const ledger::ReceivedWork& w, Publish how) {
 // counts per state (the checker scans the ledger anyway).
 void CheckerApp::reconcile_and_report() {
   auto stuck = ctx_.ledger->transact([&](pqxx::work& w) {
-    return ledger::stuck_received(w, std::chrono::duration_cast<std::chrono::seconds>(ctx_.config.reconcile_after));
+    return ledger::stuck_received(w, std::chrono::duration_cast<std::chrono::seconds>(ctx_.config.reconcile_after),
+                                  ctx_.clock->now());
   });
   for (const auto& s : stuck) {
     spdlog::warn("checker: study {} received but not filtered; re-publishing", s.study_uid);

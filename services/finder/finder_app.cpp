@@ -9,6 +9,8 @@
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/timeline.hpp"
+#include "pacspull/pipeline/modalities.hpp"
+#include "pacspull/pipeline/query_window.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/rules/rules.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
@@ -48,9 +50,17 @@ void FinderApp::run() {
   for (const auto& p : ctx_.config.pacs)
     nodes.push_back({p.name, p.node.ae_title.str(), p.node.host, static_cast<int>(p.node.port)});
   ctx_.ledger->transact([&](pqxx::work& w) { ledger::sync_pacs_nodes(w, nodes); });
+  const auto& finder = ctx_.config.finder;
+  if (finder.modalities_set) {
+    auto warnings = pipeline::modality_warnings(ctx_.config.rules, finder.modalities);
+    for (const auto& w : warnings) spdlog::warn("finder: configuration: {}", w);
+    ctx_.metrics->gauge("pacspull_finder_config_warnings", "contradictions between finder.modalities and the rules")
+        .Set(static_cast<double>(warnings.size()));
+  }
   rpc::Server server(ctx_.ports.grpc_port, {this});
-  spdlog::info("finder: gRPC on :{}, polling {} PACS every {} ms", server.port(), nodes.size(),
-               ctx_.config.finder.poll_interval.count());
+  spdlog::info("finder: gRPC on :{}, polling {} PACS every {} ms for {} ({}), StudyDate in {} local dates", server.port(),
+               nodes.size(), finder.poll_interval.count(), fmt::join(finder.modalities, ", "),
+               finder.modalities_set ? "finder.modalities" : "from the rules", ctx_.config.zone.name());
   do {
     try {
       poll_once();
@@ -66,9 +76,11 @@ PollSummary FinderApp::poll_once() {
   std::lock_guard lock(poll_mu_);
   PollSummary summary;
   const auto& cfg = ctx_.config;
-  core::Time now = core::Clock::now();
-  std::string to = core::format_dicom_date(now);
-  std::string from = core::format_dicom_date(now + std::chrono::hours(24) * cfg.finder.crossday);
+  // StudyDate is the hospital's wall clock: the window is made of local dates.
+  const core::Time now = ctx_.clock->now();
+  const pipeline::DateWindow window = pipeline::query_window(now, cfg.zone, cfg.finder.crossday);
+  const std::string& from = window.from;
+  const std::string& to = window.to;
 
   // study uid -> what every PACS said of it; the first PACS in configuration order that
   // has it is where it will be moved from.
@@ -111,7 +123,7 @@ PollSummary FinderApp::poll_once() {
           s.accession_number = m.trimmed("AccessionNumber");
           s.patient_id = m.trimmed("PatientID");
           s.study_date = m.trimmed("StudyDate");
-          s.exam_time = core::parse_dicom_datetime(s.study_date, m.trimmed("StudyTime"));
+          s.exam_time = core::parse_dicom_datetime(s.study_date, m.trimmed("StudyTime"), cfg.zone);
           std::vector<std::string> mods = m.values("ModalitiesInStudy");
           for (const auto& x : mods) s.modalities += (s.modalities.empty() ? "" : "\\") + x;
           s.description = rules::decode_to_utf8(m.trimmed("StudyDescription"), m.trimmed("SpecificCharacterSet"));
@@ -156,8 +168,9 @@ PollSummary FinderApp::poll_once() {
       publish_move(*o.move);
     }
   }
-  spdlog::info("finder: poll done: {} chest-candidate studies after modality filter, {} new, {} queued for move",
-               summary.found, summary.fresh, summary.queued);
+  spdlog::info("finder: poll done (StudyDate {}, {} local time {}): {} chest-candidate studies after modality filter, {} new, {} queued for move",
+               window.dicom_range(), cfg.zone.name(), core::format_civil(cfg.zone.to_local(now)), summary.found,
+               summary.fresh, summary.queued);
   return summary;
 }
 
@@ -165,7 +178,8 @@ void FinderApp::publish_move(const ledger::MoveWork& m, Publish how) { services:
 
 void FinderApp::reconcile() {
   auto stuck = ctx_.ledger->transact([&](pqxx::work& w) {
-    return ledger::stuck_queued(w, std::chrono::duration_cast<std::chrono::seconds>(ctx_.config.reconcile_after));
+    return ledger::stuck_queued(w, std::chrono::duration_cast<std::chrono::seconds>(ctx_.config.reconcile_after),
+                                ctx_.clock->now());
   });
   for (const auto& m : stuck) {
     spdlog::warn("finder: study {} queued without a move job; re-publishing", m.study_uid);
@@ -196,7 +210,7 @@ grpc::Status FinderApp::RequestPull(grpc::ServerContext*, const finder::v1::Requ
   if (key.empty()) return rpc::invalid("give a study instance uid, accession number or patient id");
   try {
     auto moves = ctx_.ledger->transact(
-        [&](pqxx::work& w) { return ledger::request_manual_pull(w, key, common::v1::PRIORITY_MANUAL); });
+        [&](pqxx::work& w) { return ledger::request_manual_pull(w, key, common::v1::PRIORITY_MANUAL, ctx_.clock->now()); });
     for (const auto& m : moves) {
       publish_move(m);
       resp->add_study_instance_uids(m.study_uid);

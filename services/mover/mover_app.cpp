@@ -58,7 +58,7 @@ void MoverApp::execute_loop() {
     std::optional<ledger::MoveJobRow> job;
     std::optional<core::Time> due;
     try {
-      job = exec_ledger_->transact([&](pqxx::work& w) { return ledger::claim_next_job(w, core::Clock::now()); });
+      job = exec_ledger_->transact([&](pqxx::work& w) { return ledger::claim_next_job(w, ctx_.clock->now()); });
       if (!job) due = exec_ledger_->transact([&](pqxx::work& w) { return ledger::next_due(w); });
     } catch (const std::exception& e) {
       spdlog::error("mover: ledger: {}", e.what());
@@ -70,7 +70,7 @@ void MoverApp::execute_loop() {
     // Nothing due: sleep until the next retry is due, a new job arrives, or a stop.
     auto wait = std::chrono::milliseconds(2000);
     if (due) {
-      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*due - core::Clock::now());
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*due - ctx_.clock->now());
       wait = std::clamp(until, std::chrono::milliseconds(50), wait);
     }
     std::unique_lock lock(mu_);
@@ -110,7 +110,7 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff),
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff) * 10};
   pipeline::JobDecision d = pipeline::after_attempt(policy, job.attempts, attempt.success, attempt.error,
-                                                    core::Clock::now());
+                                                    ctx_.clock->now());
   const char* outcome = d.next == pipeline::JobNext::Done    ? "ok"
                         : d.next == pipeline::JobNext::Retry ? "retryable"
                                                              : "permanent";
@@ -121,7 +121,7 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
   else
     spdlog::warn("mover: study {}: {}", job.work.study_uid, d.reason);
   try {
-    exec_ledger_->transact([&](pqxx::work& w) { ledger::finish_job(w, job, attempt, d); });
+    exec_ledger_->transact([&](pqxx::work& w) { ledger::finish_job(w, job, attempt, d, ctx_.clock->now()); });
   } catch (const std::exception& e) {
     // The job stays `running`; the next start-up runs it again.
     spdlog::error("mover: cannot record the outcome of job {}: {}", job.id, e.what());
@@ -155,7 +155,7 @@ grpc::Status MoverApp::ListJobs(grpc::ServerContext*, const mover::v1::ListJobsR
 grpc::Status MoverApp::RetryJob(grpc::ServerContext*, const mover::v1::RetryJobRequest* req,
                                 mover::v1::RetryJobResponse* resp) {
   try {
-    resp->set_requeued(ctx_.ledger->transact([&](pqxx::work& w) { return ledger::retry_job(w, req->id()); }));
+    resp->set_requeued(ctx_.ledger->transact([&](pqxx::work& w) { return ledger::retry_job(w, req->id(), ctx_.clock->now()); }));
     if (resp->requeued()) wake();
     return grpc::Status::OK;
   } catch (const std::exception& e) {

@@ -8,6 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "pacspull/config/time_zone.hpp"
+#include "pacspull/pipeline/modalities.hpp"
+#include "pacspull/rules/text.hpp"
 #include "pacspull/rules_yaml/load_rules.hpp"
 
 extern char** environ;
@@ -160,6 +163,9 @@ Environment process_environment() {
 }
 
 SiteConfig parse_site_config(const std::string& yaml_text, const std::string& origin, const Environment& env) {
+  if (auto line = rules::first_bad_utf8_line(yaml_text))
+    throw ConfigError(origin + ":" + std::to_string(*line) +
+                      ": not valid UTF-8 (save the file as UTF-8; a DICOM charset name goes in as plain text)");
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -169,9 +175,15 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   SiteConfig c;
   Reader r(origin, env);
-  r.only(root, "", {"site", "ledger", "bus", "local", "pacs", "ai_node", "reconcile_after", "finder", "mover",
-                    "receiver", "filter", "checker", "dispatcher", "rules"});
+  r.only(root, "", {"site", "timezone", "ledger", "bus", "local", "pacs", "ai_node", "reconcile_after", "finder",
+                    "mover", "receiver", "filter", "checker", "dispatcher", "rules"});
   r.text(root, "", "site", c.site, true);
+  r.text(root, "", "timezone", c.timezone);
+  try {
+    c.zone = c.timezone.empty() ? host_time_zone() : load_time_zone(c.timezone);
+  } catch (const std::exception& e) {
+    r.error(root["timezone"], std::string("'timezone': ") + e.what());
+  }
   r.only(root["ledger"], "ledger", {"url"});
   r.text(root["ledger"], "ledger", "url", c.ledger_url, true);
   r.only(root["bus"], "bus", {"url"});
@@ -216,8 +228,11 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "metrics_port"});
   r.duration(f, "finder", "poll_interval", c.finder.poll_interval);
   r.integer(f, "finder", "crossday", c.finder.crossday, -30, 0);
+  c.finder.modalities_set = env.count("PACSPULL_FINDER_MODALITIES") > 0 ||
+                            (f.IsMap() && f["modalities"].IsDefined() && !f["modalities"].IsNull());
   r.strings(f, "finder", "modalities", c.finder.modalities);
-  if (c.finder.modalities.empty()) r.error(f, "'finder.modalities' must name at least one modality");
+  if (c.finder.modalities_set && c.finder.modalities.empty())
+    r.error(f, "'finder.modalities' must name at least one modality (or leave it out: it derives from the rules)");
   r.duration(f, "finder", "fixed_delay", c.finder.fixed_delay);
   r.ports(f, "finder", c.finder.ports);
   if (c.finder.poll_interval.count() <= 0) r.error(f, "'finder.poll_interval' must be positive");
@@ -254,6 +269,13 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   try {
     YAML::Node rules = root["rules"];
     c.rules = rules::load_rules(rules.IsDefined() ? rules : YAML::Node(YAML::NodeType::Map), origin);
+    if (!c.finder.modalities_set) {
+      c.finder.modalities = pipeline::rule_modalities(c.rules);
+      if (c.finder.modalities.empty())
+        errors.push_back(r.where(f.IsDefined() ? f : root) +
+                         ": the rules enable no modality (rules.ct and rules.dx are disabled) and "
+                         "'finder.modalities' is not set: nothing to query");
+    }
   } catch (const std::exception& e) {
     errors.push_back(e.what());
   }

@@ -3,54 +3,40 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <optional>
+#include <string_view>
 
 namespace pacspull::core {
-namespace {
-bool all_digits(std::string_view s) {
-  for (char c : s)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  return true;
-}
-int num(std::string_view s) {
-  int v = 0;
-  for (char c : s) v = v * 10 + (c - '0');
-  return v;
-}
-}  // namespace
-
-std::optional<Time> parse_dicom_datetime(std::string_view da, std::string_view tm) {
-  while (!da.empty() && (da.back() == ' ' || da.back() == '\0')) da.remove_suffix(1);
-  if (da.size() != 8 || !all_digits(da)) return std::nullopt;
-  std::chrono::year_month_day ymd{std::chrono::year{num(da.substr(0, 4))},
-                                  std::chrono::month{static_cast<unsigned>(num(da.substr(4, 2)))},
-                                  std::chrono::day{static_cast<unsigned>(num(da.substr(6, 2)))}};
-  if (!ymd.ok()) return std::nullopt;
-  Time t = std::chrono::sys_days{ymd};
-  std::string_view hms = tm.substr(0, std::min<size_t>(tm.size(), 6));
-  if (hms.size() >= 2 && all_digits(hms) && hms.size() % 2 == 0) {
-    int h = num(hms.substr(0, 2));
-    int m = hms.size() >= 4 ? num(hms.substr(2, 2)) : 0;
-    int s = hms.size() >= 6 ? num(hms.substr(4, 2)) : 0;
-    if (h < 24 && m < 60 && s < 61) t += std::chrono::hours(h) + std::chrono::minutes(m) + std::chrono::seconds(s);
-  }
-  return t;
-}
-
-std::string format_dicom_date(Time t) {
-  std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(t)};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d%02u%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()));
-  return buf;
-}
 
 std::string format_iso(Time t) {
-  std::time_t tt = Clock::to_time_t(t);
+  std::time_t tt = Clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
   std::tm tmv{};
   gmtime_r(&tt, &tmv);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
   return buf;
+}
+
+std::optional<Time> parse_iso(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SSZ
+  if (s.size() != 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
+      s[16] != ':' || (s[19] != 'Z' && s[19] != 'z'))
+    return std::nullopt;
+  auto num = [&](size_t at, size_t n, int& v) {
+    v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, se;
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, se))
+    return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
+                                  std::chrono::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || se > 59) return std::nullopt;
+  return Time(std::chrono::sys_days{ymd} + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(se));
 }
 
 }  // namespace pacspull::core

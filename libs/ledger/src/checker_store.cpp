@@ -14,12 +14,13 @@ SELECT s.study_uid, s.generation, s.pacs_instances, s.repulls,
 FROM studies s WHERE s.state = 'pulling' ORDER BY s.state_changed_at LIMIT 1000)sql";
 
 constexpr const char* kReceived = R"sql(
-UPDATE studies SET state = 'received', short = $3, state_changed_at = now()
+UPDATE studies SET state = 'received', short = $3, state_changed_at = to_timestamp($4)
 WHERE study_uid = $1 AND generation = $2 AND state = 'pulling'
 RETURNING pacs_instances, (SELECT count(*) FROM instances i WHERE i.study_uid = $1))sql";
 
 constexpr const char* kRepull = R"sql(
-UPDATE studies s SET state = 'queued', generation = generation + 1, repulls = repulls + 1, state_changed_at = now()
+UPDATE studies s SET state = 'queued', generation = generation + 1, repulls = repulls + 1,
+  state_changed_at = to_timestamp($3)
 WHERE study_uid = $1 AND generation = $2 AND state = 'pulling'
 RETURNING generation, priority, extract(epoch FROM exam_time)::bigint,
   coalesce((SELECT pacs FROM move_jobs j WHERE j.study_uid = s.study_uid ORDER BY id DESC LIMIT 1),
@@ -30,8 +31,12 @@ SELECT study_uid, generation, coalesce(pacs_instances, 0),
   (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid), short
 FROM studies s
 WHERE state = 'received' AND filtered_generation < generation
-  AND state_changed_at < now() - make_interval(secs => $1)
+  AND state_changed_at < to_timestamp($2) - make_interval(secs => $1)
 LIMIT 500)sql";
+
+long long epoch(core::Time t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -53,7 +58,7 @@ std::vector<PullingStudy> pulling_studies(pqxx::work& w, core::Time now) {
 }
 
 std::optional<ReceivedWork> apply_received(pqxx::work& w, const PullingStudy& s, bool short_, const std::string& why) {
-  pqxx::result r = w.exec_params(kReceived, s.study_uid, s.generation, short_);
+  pqxx::result r = w.exec_params(kReceived, s.study_uid, s.generation, short_, epoch(s.input.now));
   if (r.empty()) return std::nullopt;
   record_event(w, s.study_uid, "", "checker", short_ ? "received-short" : "received", why);
   ReceivedWork out{s.study_uid, s.generation, r[0][0].is_null() ? 0 : r[0][0].as<long>(), r[0][1].as<long>(), short_};
@@ -61,7 +66,7 @@ std::optional<ReceivedWork> apply_received(pqxx::work& w, const PullingStudy& s,
 }
 
 std::optional<MoveWork> apply_repull(pqxx::work& w, const PullingStudy& s, const std::string& why) {
-  pqxx::result r = w.exec_params(kRepull, s.study_uid, s.generation);
+  pqxx::result r = w.exec_params(kRepull, s.study_uid, s.generation, epoch(s.input.now));
   if (r.empty()) return std::nullopt;
   MoveWork m;
   m.study_uid = s.study_uid;
@@ -74,9 +79,9 @@ std::optional<MoveWork> apply_repull(pqxx::work& w, const PullingStudy& s, const
   return m;
 }
 
-std::vector<ReceivedWork> stuck_received(pqxx::work& w, std::chrono::seconds older_than) {
+std::vector<ReceivedWork> stuck_received(pqxx::work& w, std::chrono::seconds older_than, core::Time now) {
   std::vector<ReceivedWork> out;
-  for (const auto& row : w.exec_params(kStuckReceived, static_cast<double>(older_than.count())))
+  for (const auto& row : w.exec_params(kStuckReceived, static_cast<double>(older_than.count()), epoch(now)))
     out.push_back(ReceivedWork{row[0].c_str(), row[1].as<int>(), row[2].as<long>(), row[3].as<long>(), row[4].as<bool>()});
   return out;
 }

@@ -34,7 +34,7 @@ WHERE study_uid = $1)sql";
 
 constexpr const char* kUpsertLocation = R"sql(
 INSERT INTO study_locations (study_uid, pacs, pacs_instances) VALUES ($1, $2, $3)
-ON CONFLICT (study_uid, pacs) DO UPDATE SET pacs_instances = EXCLUDED.pacs_instances, last_seen_at = now())sql";
+ON CONFLICT (study_uid, pacs) DO UPDATE SET pacs_instances = EXCLUDED.pacs_instances, last_seen_at = to_timestamp($4))sql";
 
 constexpr const char* kManualMatch = R"sql(
 SELECT study_uid FROM studies WHERE study_uid = $1 OR accession_number = $1 OR patient_id = $1
@@ -42,7 +42,7 @@ ORDER BY first_seen_at DESC LIMIT 50)sql";
 
 constexpr const char* kManualQueue = R"sql(
 UPDATE studies s SET state = 'queued', generation = generation + 1, priority = greatest(priority, $2),
-  state_changed_at = now(), repulls = 0
+  state_changed_at = to_timestamp($3), repulls = 0
 WHERE study_uid = $1
 RETURNING generation, priority, extract(epoch FROM exam_time)::bigint,
   (SELECT pacs FROM study_locations l WHERE l.study_uid = s.study_uid ORDER BY last_seen_at DESC LIMIT 1))sql";
@@ -51,7 +51,7 @@ constexpr const char* kStuckQueued = R"sql(
 SELECT s.study_uid, s.generation, s.priority, extract(epoch FROM s.exam_time)::bigint,
   (SELECT pacs FROM study_locations l WHERE l.study_uid = s.study_uid ORDER BY first_seen_at LIMIT 1)
 FROM studies s
-WHERE s.state = 'queued' AND s.state_changed_at < now() - make_interval(secs => $1)
+WHERE s.state = 'queued' AND s.state_changed_at < to_timestamp($2) - make_interval(secs => $1)
   AND NOT EXISTS (SELECT 1 FROM move_jobs j WHERE j.study_uid = s.study_uid AND j.generation = s.generation)
 LIMIT 500)sql";
 
@@ -98,7 +98,7 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
                  "new study " + s.modalities + " accession " + s.accession_number + " found on " + where + ": " +
                      out.decision.reason);
   }
-  for (const auto& [pacs, n] : s.locations) w.exec_params(kUpsertLocation, s.study_uid, pacs, n);
+  for (const auto& [pacs, n] : s.locations) w.exec_params(kUpsertLocation, s.study_uid, pacs, n, epoch(now));
 
   switch (out.decision.action) {
     case FindAction::Record:
@@ -133,11 +133,11 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
   return out;
 }
 
-std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority) {
+std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority, core::Time now) {
   std::vector<MoveWork> out;
   for (const auto& row : w.exec_params(kManualMatch, key)) {
     std::string uid = row[0].c_str();
-    pqxx::row q = w.exec_params1(kManualQueue, uid, priority);
+    pqxx::row q = w.exec_params1(kManualQueue, uid, priority, epoch(now));
     MoveWork m;
     m.study_uid = uid;
     m.generation = q[0].as<int>();
@@ -151,9 +151,9 @@ std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key,
   return out;
 }
 
-std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than) {
+std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than, core::Time now) {
   std::vector<MoveWork> out;
-  for (const auto& row : w.exec_params(kStuckQueued, static_cast<double>(older_than.count()))) {
+  for (const auto& row : w.exec_params(kStuckQueued, static_cast<double>(older_than.count()), epoch(now))) {
     MoveWork m;
     m.study_uid = row[0].c_str();
     m.generation = row[1].as<int>();

@@ -15,7 +15,7 @@ constexpr const char* kResetRunning = "UPDATE move_jobs SET status = 'pending' W
 // Older generations of a study are superseded by the newest one: moving twice is
 // harmless, but it delays the queue.
 constexpr const char* kSupersede = R"sql(
-UPDATE move_jobs j SET status = 'superseded', finished_at = now()
+UPDATE move_jobs j SET status = 'superseded', finished_at = to_timestamp($1)
 FROM studies s WHERE j.study_uid = s.study_uid AND j.status = 'pending' AND j.generation < s.generation)sql";
 
 constexpr const char* kClaim = R"sql(
@@ -27,20 +27,20 @@ ORDER BY j.priority DESC, j.exam_time ASC NULLS LAST, j.id
 LIMIT 1 FOR UPDATE OF j SKIP LOCKED)sql";
 
 constexpr const char* kMarkRunning = R"sql(
-UPDATE move_jobs SET status = 'running', attempts = attempts + 1, started_at = now() WHERE id = $1
+UPDATE move_jobs SET status = 'running', attempts = attempts + 1, started_at = to_timestamp($2) WHERE id = $1
 RETURNING attempts)sql";
 
 constexpr const char* kStudyPulling = R"sql(
-UPDATE studies SET state = 'pulling', state_changed_at = now()
+UPDATE studies SET state = 'pulling', state_changed_at = to_timestamp($3)
 WHERE study_uid = $1 AND generation = $2 AND state IN ('queued', 'found'))sql";
 
 constexpr const char* kFinish = R"sql(
 UPDATE move_jobs SET status = $2, completed = $3, failed = $4, warning = $5, last_error = $6,
-  not_before = to_timestamp($7), finished_at = now()
+  not_before = to_timestamp($7), finished_at = to_timestamp($8)
 WHERE id = $1)sql";
 
 constexpr const char* kStudyFailed = R"sql(
-UPDATE studies SET state = 'failed', state_changed_at = now()
+UPDATE studies SET state = 'failed', state_changed_at = to_timestamp($3)
 WHERE study_uid = $1 AND generation = $2 AND state IN ('queued', 'pulling')
   AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.study_uid = $1))sql";
 
@@ -53,11 +53,11 @@ SELECT id, study_uid, pacs, generation, series_uid, priority, extract(epoch FROM
 FROM move_jobs WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2)sql";
 
 constexpr const char* kRetry = R"sql(
-UPDATE move_jobs SET status = 'pending', attempts = 0, not_before = now(), last_error = ''
+UPDATE move_jobs SET status = 'pending', attempts = 0, not_before = to_timestamp($2), last_error = ''
 WHERE id = $1 AND status IN ('failed', 'superseded') RETURNING study_uid)sql";
 
 constexpr const char* kRetryStudy = R"sql(
-UPDATE studies SET state = 'queued', state_changed_at = now() WHERE study_uid = $1 AND state = 'failed')sql";
+UPDATE studies SET state = 'queued', state_changed_at = to_timestamp($2) WHERE study_uid = $1 AND state = 'failed')sql";
 
 long long epoch(core::Time t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -82,7 +82,7 @@ bool enqueue_move(pqxx::work& w, const MoveWork& m) {
 int reset_running_jobs(pqxx::work& w) { return static_cast<int>(w.exec(kResetRunning).affected_rows()); }
 
 std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now) {
-  w.exec(kSupersede);
+  w.exec_params(kSupersede, epoch(now));
   pqxx::result r = w.exec_params(kClaim, epoch(now));
   if (r.empty()) return std::nullopt;
   const auto& row = r[0];
@@ -96,15 +96,17 @@ std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now) {
   j.work.exam_time = from_epoch(row[6]);
   j.work.reason = row[7].c_str();
   j.pacs = PacsNodeRow{j.work.pacs, row[9].c_str(), row[10].c_str(), row[11].as<int>()};
-  j.attempts = w.exec_params1(kMarkRunning, j.id)[0].as<int>();
+  j.attempts = w.exec_params1(kMarkRunning, j.id, epoch(now))[0].as<int>();
   j.status = "running";
-  w.exec_params(kStudyPulling, j.work.study_uid, j.work.generation);
+  w.exec_params(kStudyPulling, j.work.study_uid, j.work.generation, epoch(now));
   return j;
 }
 
-void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, const pipeline::JobDecision& d) {
+void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, const pipeline::JobDecision& d,
+                core::Time now) {
   const char* status = d.next == pipeline::JobNext::Done ? "done" : d.next == pipeline::JobNext::Retry ? "pending" : "failed";
-  w.exec_params(kFinish, job.id, status, a.completed, a.failed, a.warning, a.error, epoch(d.not_before));
+  w.exec_params(kFinish, job.id, status, a.completed, a.failed, a.warning, a.error, epoch(d.not_before),
+                epoch(now));
   double secs = static_cast<double>(a.elapsed.count()) / 1000.0;
   char took[32];
   std::snprintf(took, sizeof took, "%.1f", secs);
@@ -112,7 +114,8 @@ void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, cons
                        std::to_string(job.pacs.port) + "): " + std::to_string(a.completed) + " completed, " +
                        std::to_string(a.failed) + " failed; " + d.reason;
   record_event(w, job.work.study_uid, job.work.series_uid, "mover", a.success ? "moved" : "move-failed", detail);
-  if (d.next == pipeline::JobNext::Failed) w.exec_params(kStudyFailed, job.work.study_uid, job.work.generation);
+  if (d.next == pipeline::JobNext::Failed)
+    w.exec_params(kStudyFailed, job.work.study_uid, job.work.generation, epoch(now));
 }
 
 std::optional<core::Time> next_due(pqxx::work& w) { return from_epoch(w.exec1(kNextDue)[0]); }
@@ -135,10 +138,10 @@ std::vector<MoveJobRow> list_jobs(pqxx::work& w, const std::string& status, int 
   return out;
 }
 
-bool retry_job(pqxx::work& w, long long id) {
-  pqxx::result r = w.exec_params(kRetry, id);
+bool retry_job(pqxx::work& w, long long id, core::Time now) {
+  pqxx::result r = w.exec_params(kRetry, id, epoch(now));
   if (r.empty()) return false;
-  w.exec_params(kRetryStudy, r[0][0].c_str());
+  w.exec_params(kRetryStudy, r[0][0].c_str(), epoch(now));
   record_event(w, r[0][0].c_str(), "", "mover", "retry", "operator re-queued move job " + std::to_string(id));
   return true;
 }

@@ -60,12 +60,17 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   Context ctx;
   ctx.service = service;
   ctx.stop = &stop;
+  std::optional<std::string> fake_clock;
   try {
     ctx.config = config::load_site_config(config_path);
+    ClockChoice clock = clock_from_environment();
+    ctx.clock = clock.clock;
+    fake_clock = clock.fake_note;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return kExitBadConfig;
   }
+  if (fake_clock) spdlog::warn("clock: {}", *fake_clock);
   ctx.ports = ports(ctx.config);
   try {
     ctx.ledger = std::make_unique<ledger::Ledger>(ctx.config.ledger_url);
@@ -94,7 +99,11 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   std::thread pump([&] { pump_bus_metrics(ctx); });
   int code = kExitOk;
   try {
-    spdlog::info("started (site {}, metrics :{})", ctx.config.site, ctx.metrics->port());
+    ctx.metrics->gauge("pacspull_clock_fake", "1 while the PACSPULL_FAKE_NOW test hook drives the clock")
+        .Set(fake_clock ? 1 : 0);
+    spdlog::info("started (site {}, time zone {}, local time {}, metrics :{})", ctx.config.site,
+                 ctx.config.zone.name(), core::format_civil(ctx.config.zone.to_local(ctx.clock->now())),
+                 ctx.metrics->port());
     body(ctx);
   } catch (const StartupError& e) {
     spdlog::critical("{}", e.what());

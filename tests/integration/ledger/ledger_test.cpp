@@ -95,7 +95,7 @@ TEST_CASE("Mover: requests are idempotent and jobs run by priority, then exam ti
     CHECK(j->pacs.port == 104);
     ledger::MoveAttempt a{true, 5, 0, 0, "", 100ms};
     f.l.transact([&](pqxx::work& w) {
-      ledger::finish_job(w, *j, a, pipeline::after_attempt({}, j->attempts, true, "", now));
+      ledger::finish_job(w, *j, a, pipeline::after_attempt({}, j->attempts, true, "", now), now);
     });
   }
   CHECK(order == std::vector<std::string>{"s.manual", "s.early", "s.late"});

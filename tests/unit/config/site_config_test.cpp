@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "pacspull/config/site_config.hpp"
+#include "pacspull/config/time_zone.hpp"
 
 using namespace pacspull::config;
 using Catch::Contains;
@@ -21,7 +22,8 @@ TEST_CASE("The example site file loads with the documented values") {
   CHECK(c.pacs.size() == 1);
   CHECK(c.pacs[0].node.ae_title.str() == "DEMOPACS");
   CHECK(c.finder.crossday == -1);
-  CHECK(c.finder.modalities == std::vector<std::string>{"CT", "DX", "CR", "DR"});
+  CHECK(c.finder.modalities == std::vector<std::string>{"CT", "DX", "DR", "CR"});  // from the rules
+  CHECK_FALSE(c.finder.modalities_set);
   CHECK(c.checker.stable_age == std::chrono::seconds(30));
   CHECK(c.receiver.dicom_port == 11112);
   CHECK_FALSE(c.rules.version().empty());
@@ -72,6 +74,7 @@ TEST_CASE("Environment variables override scalars, lists and list items") {
   CHECK(c.receiver.dicom_port == 4104);
   CHECK(c.pacs[0].node.host == "pacs.hospital");
   CHECK(c.finder.modalities == std::vector<std::string>{"CT", "DX"});
+  CHECK(c.finder.modalities_set);
   Environment bad{{"PACSPULL_RECEIVER_DICOM_PORT", "eleven"}};
   CHECK_THROWS_WITH(parse_site_config(kMinimal, "min.yaml", bad), Contains("'receiver.dicom_port' must be a whole number"));
 }
@@ -82,4 +85,55 @@ TEST_CASE("Durations") {
   CHECK(parse_duration("0") == std::chrono::milliseconds(0));
   CHECK_THROWS(parse_duration("5"));
   CHECK_THROWS(parse_duration("s"));
+}
+
+TEST_CASE("timezone names an IANA zone; unknown zones stop the service naming the line") {
+  SiteConfig c = parse_site_config(std::string(kMinimal) + "timezone: Asia/Shanghai\n", "s.yaml");
+  CHECK(c.timezone == "Asia/Shanghai");
+  CHECK(c.zone.name() == "Asia/Shanghai");
+  CHECK(c.zone.offset_at(pacspull::core::Time{}) == 8 * 3600);
+  SiteConfig moscow = parse_site_config(kMinimal, "s.yaml", {{"PACSPULL_TIMEZONE", "Europe/Moscow"}});
+  CHECK(moscow.zone.name() == "Europe/Moscow");
+  for (const char* bad : {"Asia/Shangai", "../../etc/passwd", "/etc/localtime", "Asia", "Asia/"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(parse_site_config(std::string(kMinimal) + "timezone: \"" + bad + "\"\n", "s.yaml"),
+                      Contains("s.yaml:7: 'timezone': unknown time zone"));
+  }
+}
+
+TEST_CASE("Without timezone the host's zone is used") {
+  SiteConfig c = parse_site_config(kMinimal, "s.yaml");
+  CHECK(c.timezone.empty());
+  CHECK(c.zone.name() == host_time_zone().name());
+}
+
+TEST_CASE("finder.modalities derives from the enabled rule families unless the site sets it") {
+  SiteConfig ot = parse_site_config(std::string(kMinimal) + "rules: {dx: {enabled_modalities: [DX, CR, OT]}}\n", "s.yaml");
+  CHECK(ot.finder.modalities == std::vector<std::string>{"CT", "DX", "CR", "OT"});
+  SiteConfig dx_only = parse_site_config(std::string(kMinimal) + "rules: {ct: {enabled: false}}\n", "s.yaml");
+  CHECK(dx_only.finder.modalities == std::vector<std::string>{"DX", "DR", "CR"});
+  SiteConfig own = parse_site_config(std::string(kMinimal) + "finder: {modalities: [CT]}\n", "s.yaml");
+  CHECK(own.finder.modalities == std::vector<std::string>{"CT"});
+  CHECK(own.finder.modalities_set);
+  CHECK_THROWS_WITH(parse_site_config(std::string(kMinimal) + "finder: {modalities: []}\n", "s.yaml"),
+                    Contains("'finder.modalities' must name at least one modality"));
+  CHECK_THROWS_WITH(
+      parse_site_config(std::string(kMinimal) + "rules: {ct: {enabled: false}, dx: {enabled: false}}\n", "s.yaml"),
+      Contains("the rules enable no modality"));
+}
+
+TEST_CASE("The host's zone follows TZ like the C library, else /etc/localtime") {
+  const char* saved = std::getenv("TZ");
+  std::string keep = saved ? saved : "";
+  setenv("TZ", ":Asia/Shanghai", 1);
+  CHECK(host_time_zone().name() == "Asia/Shanghai");
+  setenv("TZ", "Europe/Moscow", 1);
+  CHECK(host_time_zone().offset_at(pacspull::core::Time{} + std::chrono::hours(24 * 365 * 56)) == 3 * 3600);
+  setenv("TZ", "CST-8", 1);  // a POSIX rule, not a file
+  CHECK(host_time_zone().offset_at(pacspull::core::Time{}) == 8 * 3600);
+  setenv("TZ", "/usr/share/zoneinfo/America/New_York", 1);
+  CHECK(host_time_zone().offset_at(pacspull::core::Time{}) == -5 * 3600);
+  unsetenv("TZ");
+  CHECK_FALSE(host_time_zone().name().empty());  // /etc/localtime, or UTC without it
+  if (saved) setenv("TZ", keep.c_str(), 1);
 }

@@ -4,12 +4,12 @@
 
 using namespace pacspull::core;
 
-TEST_CASE("DICOM DA/TM parse into a time point") {
-  auto t = parse_dicom_datetime("20200612", "083015.123");
-  REQUIRE(t);
-  CHECK(format_iso(*t) == "2020-06-12T08:30:15Z");
-  CHECK(format_dicom_date(*t) == "20200612");
-  CHECK(format_iso(*parse_dicom_datetime("20200612", "")) == "2020-06-12T00:00:00Z");
-  CHECK_FALSE(parse_dicom_datetime("2020-06-12", "").has_value());
-  CHECK_FALSE(parse_dicom_datetime("20201332", "").has_value());
+TEST_CASE("ISO instants format and parse back") {
+  Time t = Time(std::chrono::sys_days{std::chrono::year{2020} / 6 / 12} + std::chrono::hours(8) +
+                std::chrono::minutes(30) + std::chrono::seconds(15));
+  CHECK(format_iso(t) == "2020-06-12T08:30:15Z");
+  CHECK(parse_iso("2020-06-12T08:30:15Z") == t);
+  CHECK_FALSE(parse_iso("2020-06-12T08:30:15").has_value());
+  CHECK_FALSE(parse_iso("2020-02-30T08:30:15Z").has_value());
+  CHECK_FALSE(parse_iso("2020-06-12T24:30:15Z").has_value());
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pacspull/core/ids.hpp"
+#include "pacspull/core/timezone.hpp"
 #include "pacspull/rules/rules.hpp"
 
 namespace pacspull::config {
@@ -46,6 +47,11 @@ struct SiteConfig {
   std::string ledger_url;
   std::string bus_url;
   std::filesystem::path source;  // the file it came from (for rule reloads)
+  // The site's time zone (`timezone:`, an IANA name; empty = the host's zone). StudyDate
+  // and StudyTime are the hospital's wall clock: the finder's date window and every exam
+  // time are read in `zone`, loaded and validated at start-up.
+  std::string timezone;
+  core::TimeZone zone;
 
   struct Local {
     core::AeTitle ae_title{"PACSPULL"};
@@ -63,7 +69,11 @@ struct SiteConfig {
   struct Finder {
     Millis poll_interval{30000};
     int crossday = -1;
-    std::vector<std::string> modalities{"CT", "DX", "CR", "DR"};
+    // One C-FIND per modality (ModalitiesInStudy). Not set: derived from the rule
+    // families the rules enable (pipeline::rule_modalities); set: the site's own list,
+    // and contradictions with the rules are start-up warnings (modalities_set).
+    std::vector<std::string> modalities;
+    bool modalities_set = false;
     Millis fixed_delay{0};
     ServicePorts ports{50051, 9101};
   } finder;

@@ -1,5 +1,7 @@
 #pragma once
 // Time is an input: pure logic takes `now` so it is tested without sleeping.
+// StudyDate/StudyTime are the hospital's wall clock: read them with a TimeZone
+// (pacspull/core/timezone.hpp), never as UTC.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -11,12 +13,10 @@ using Clock = std::chrono::system_clock;
 using Time = Clock::time_point;
 using Seconds = std::chrono::seconds;
 
-// DICOM DA ("20240131") plus optional TM ("083015.123") in UTC-agnostic local terms
-// -> time_point. Returns nullopt on a malformed date; a malformed time counts as 00:00.
-std::optional<Time> parse_dicom_datetime(std::string_view da, std::string_view tm);
-// time_point -> "YYYYMMDD" (UTC).
-std::string format_dicom_date(Time t);
 // "YYYY-MM-DDTHH:MM:SSZ"
 std::string format_iso(Time t);
+// Parses format_iso's form back ("2026-03-14T16:30:00Z"); nullopt if malformed.
+// For test hooks and operator input, never for DICOM values.
+std::optional<Time> parse_iso(std::string_view text);
 
 }  // namespace pacspull::core

@@ -28,10 +28,12 @@ struct ReceivedWork {  // payload of pacspull.study.received / .filtered
 // Studies in `pulling`, with what the completeness decision needs.
 std::vector<PullingStudy> pulling_studies(pqxx::work& w, core::Time now);
 // Applies a decision taken for `s` (only if the study is still pulling at that
-// generation: a concurrent change wins). Returns the message to publish, if any.
+// generation: a concurrent change wins), stamped with s.input.now. Returns the message
+// to publish, if any.
 std::optional<ReceivedWork> apply_received(pqxx::work& w, const PullingStudy& s, bool short_, const std::string& why);
 std::optional<MoveWork> apply_repull(pqxx::work& w, const PullingStudy& s, const std::string& why);
-// Received studies the filter has not recorded for this generation.
-std::vector<ReceivedWork> stuck_received(pqxx::work& w, std::chrono::seconds older_than);
+// Received studies the filter has not recorded for this generation, received before
+// now - older_than (`now`: the service's clock).
+std::vector<ReceivedWork> stuck_received(pqxx::work& w, std::chrono::seconds older_than, core::Time now);
 
 }  // namespace pacspull::ledger

@@ -42,8 +42,9 @@ void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes);
 // Records one study of a poll and applies the stability decision in one transaction.
 Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now);
 // Queues studies by hand (doctor's request) at manual priority; matches uid, accession or patient.
-std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority);
-// Queued studies whose move request never reached the mover (no job for the generation).
-std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than);
+std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority, core::Time now);
+// Queued studies whose move request never reached the mover (no job for the generation),
+// queued before now - older_than. `now` is the service's clock, never the database's.
+std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than, core::Time now);
 
 }  // namespace pacspull::ledger

@@ -37,11 +37,14 @@ bool enqueue_move(pqxx::work& w, const MoveWork& m);
 int reset_running_jobs(pqxx::work& w);
 // Claims the next due job (marks it running, the study pulling); nullopt when none.
 std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now);
-// Records the attempt and applies the retry decision.
-void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& attempt, const pipeline::JobDecision& d);
+// Records the attempt and applies the retry decision; `now` stamps finished_at (the
+// checker's "last activity").
+void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& attempt, const pipeline::JobDecision& d,
+                core::Time now);
 // When the next pending job becomes due (to sleep until then), if any.
 std::optional<core::Time> next_due(pqxx::work& w);
 std::vector<MoveJobRow> list_jobs(pqxx::work& w, const std::string& status, int limit);
-bool retry_job(pqxx::work& w, long long id);
+// Re-queues a failed or superseded job, due at `now`.
+bool retry_job(pqxx::work& w, long long id, core::Time now);
 
 }  // namespace pacspull::ledger

@@ -12,6 +12,7 @@
 #include "pacspull/config/site_config.hpp"
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/metrics/metrics.hpp"
+#include "pacspull/runtime/clock.hpp"
 #include "pacspull/runtime/stop_signal.hpp"
 
 namespace pacspull::runtime {
@@ -43,6 +44,8 @@ struct Context {
   std::unique_ptr<bus::Bus> bus;
   std::unique_ptr<metrics::Metrics> metrics;
   StopSignal* stop = nullptr;
+  // The wall clock every `now` of the service comes from (see clock.hpp).
+  std::shared_ptr<const Clock> clock = std::make_shared<SystemClock>();
   // A fresh ledger connection for a second thread of the same service.
   std::unique_ptr<ledger::Ledger> open_ledger() const;
   // Reloads the configuration file (for rule reloads); throws ConfigError.
