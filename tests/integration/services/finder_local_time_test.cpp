@@ -166,3 +166,23 @@ TEST_CASE("Control: a UTC window and the old explicit modality list miss the nig
   CHECK_THAT(run.log, Catch::Contains("the rules enable OT (rules.dx.enabled_modalities) but finder.modalities does "
                                       "not query it"));
 }
+
+TEST_CASE("An unknown time zone or a malformed PACSPULL_FAKE_NOW stops the finder with exit code 2") {
+  fs::path dir = make_temp_dir("pacspull-localtime-bad");
+  auto site = [&](const std::string& zone) {
+    fs::path p = dir / "site.yaml";
+    std::ofstream f(p);
+    f << "site: bad-zone\ntimezone: " << zone << "\nledger: {url: \"postgresql://postgres@127.0.0.1:1/none\"}\n"
+      << "bus: {url: \"nats://127.0.0.1:1\"}\npacs:\n  - {name: p, ae_title: P, host: 127.0.0.1, port: 1}\n"
+      << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n";
+    return p;
+  };
+  fs::path log = dir / "finder.log";
+  CHECK(run_command({bin("pacspull-finder").string(), "--config", site("Asia/Shangai").string()},
+                    std::chrono::seconds(30), log) == 2);
+  CHECK_THAT(read_file(log), Catch::Contains("site.yaml:2: 'timezone': unknown time zone 'Asia/Shangai'"));
+  fs::remove(log);
+  CHECK(run_command({bin("pacspull-finder").string(), "--config", site("Asia/Shanghai").string()},
+                    std::chrono::seconds(30), log, {{"PACSPULL_FAKE_NOW", "tonight"}}) == 2);
+  CHECK_THAT(read_file(log), Catch::Contains("PACSPULL_FAKE_NOW 'tonight' is not an instant"));
+}
