@@ -73,15 +73,18 @@ while read -r pid name; do
   pid_runs "$pid" "$name" && left="$left $name($pid)"
 done <"$RUN/started.pids"
 # ... and so is anything else working in the checkout or the PostgreSQL folder.
-pgdir=$(pg_data_dir "$RUN/pg")
-for p in /proc/[0-9]*; do
-  pid=${p#/proc/}
-  [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
-  cwd=$(readlink "$p/cwd" 2>/dev/null || true)
-  cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null || true)
-  case "$cwd" in "$CHECKOUT"*|"$pgdir"*) left="$left cwd:$pid($cmd)" ; continue ;; esac
-  case "$cmd" in *"$CHECKOUT"*|*"$pgdir"*) left="$left cmd:$pid($cmd)" ;; esac
-done
+left="$left$(python3 - "$CHECKOUT" "$(pg_data_dir "$RUN/pg")" <<'PY'
+import os, sys
+for pid in filter(lambda p: p.isdigit() and int(p) != os.getpid(), os.listdir("/proc")):
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        continue  # gone meanwhile, or not ours to read
+    if any(cwd.startswith(d) or d in cmd for d in sys.argv[1:]):
+        print(f" {pid}({cmd.strip()}, in {cwd})", end="")
+PY
+)"
 [ -z "$left" ] || fail "still running after run.sh:$left"
 kill -0 "$FOREIGN_PID" 2>/dev/null || fail "the foreign listener is gone"
 for p in "${HELD[@]}"; do listener_is_ours "$FOREIGN_PID" "$p" || fail "$p no longer belongs to the foreign listener"; done
