@@ -170,7 +170,9 @@ supervise() {
   trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child" 2>/dev/null; exit 0' TERM
   while :; do
     started=$SECONDS
-    "$BIN/pacspull-$s" --config "$SITE" >>"$RUN/logs/$s.log" 2>&1 &
+    # setsid: a Ctrl-C in the terminal reaches this script, which stops everything in
+    # order, not the service directly (its exit would look like a crash to restart).
+    setsid "$BIN/pacspull-$s" --config "$SITE" >>"$RUN/logs/$s.log" 2>&1 &
     child=$!
     echo "$child" >"$RUN/$s.pid"
     echo "$child pacspull-$s" >>"$RUN/started.pids"

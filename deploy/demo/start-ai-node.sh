@@ -23,7 +23,7 @@ if [[ -f "$PID_FILE" ]] && pid_runs "$(cat "$PID_FILE")" storescp; then
   "$(dirname "${BASH_SOURCE[0]}")/stop-pid.sh" "$PID_FILE" storescp
 fi
 port_is_free "$AI_PORT" || { echo "port $AI_PORT is taken by another program; storescp not started" >&2; exit 1; }
-nohup storescp --aetitle "$AI_AET" --output-directory "$RUN_DIR/ai-node" --sort-on-study-uid study \
+nohup setsid storescp --aetitle "$AI_AET" --output-directory "$RUN_DIR/ai-node" --sort-on-study-uid study \
   --socket-timeout 30 --acse-timeout 30 --dimse-timeout 60 --disable-host-lookup --verbose "$AI_PORT" \
   >> "$RUN_DIR/ai-node.log" 2>&1 < /dev/null &
 echo $! > "$PID_FILE"

@@ -66,7 +66,7 @@ else
   for p in "$PACS_PORT" "$PACS_HTTP"; do
     port_is_free "$p" || { echo "port $p is taken by another program; Orthanc not started" >&2; exit 1; }
   done
-  nohup /usr/sbin/Orthanc "$RUN_DIR/orthanc.json" >> "$LOG" 2>&1 < /dev/null &
+  nohup setsid /usr/sbin/Orthanc "$RUN_DIR/orthanc.json" >> "$LOG" 2>&1 < /dev/null &
   echo $! > "$PID_FILE"
   echo "started Orthanc (pid $(cat "$PID_FILE")), log $LOG"
 fi

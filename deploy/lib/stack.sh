@@ -99,7 +99,9 @@ start_nats() {
     echo "stack: port $port is taken by another program; nats-server not started" >&2
     return 1
   fi
-  nats-server -js -sd "$dir" -a 127.0.0.1 -p "$port" -l "$dir/nats.log" -P "$dir/nats.pid" &
+  # setsid (same pid): a Ctrl-C meant for the script that started it does not stop it
+  # under the services' feet; that script stops it.
+  setsid nats-server -js -sd "$dir" -a 127.0.0.1 -p "$port" -l "$dir/nats.log" -P "$dir/nats.pid" </dev/null &
   pid=$!
   echo "$pid" >"$dir/nats.pid"
   wait_listener "$pid" "$port" 30 || { tail -20 "$dir/nats.log"; kill "$pid" 2>/dev/null; return 1; }
