@@ -42,6 +42,18 @@ std::string store_status(const std::string& log) {
   return status;
 }
 
+// The first error lines of a log and how many there are.
+std::string error_lines(const fs::path& log) {
+  std::istringstream in(read_file(log));
+  std::string line, out;
+  long n = 0;
+  while (std::getline(in, line)) {
+    if (line.find("error") == std::string::npos && line.find("SQLSTATE") == std::string::npos) continue;
+    if (++n <= 3) out += "\n  " + line.substr(0, 400);
+  }
+  return std::to_string(n) + out;
+}
+
 std::string describe(const json& entry) {
   std::string out = entry["file"].get<std::string>();
   if (entry.contains("source")) out += " (pydicom " + entry["source"].get<std::string>() + ")";
@@ -122,7 +134,8 @@ TEST_CASE("Any bytes in any text attribute are stored and acknowledged by the re
     for (size_t i = 0; i < refused.size() && i < 8; ++i) first_refused += "\n  " + refused[i];
     INFO(refused.size() << " of " << manifest.size() << " instances not acknowledged with Success; first ones:"
                         << first_refused);
-    INFO("receiver log tail:\n" << log_tail(receiver_log, 3000));
+    INFO("receiver log, error lines: " << error_lines(receiver_log) << "\nreceiver log tail:\n"
+                                       << log_tail(receiver_log, 1500));
     CHECK_FALSE(crashed);
     CHECK(refused.empty());
   }
