@@ -55,7 +55,8 @@ start_postgres() {
       echo "stack: port $port is taken by another program; PostgreSQL not started" >&2
       return 1
     fi
-    _as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    # In its own session: a Ctrl-C for the caller must not shut it down behind its back.
+    _as_pg setsid "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
       -o "-p $port -k $data -c listen_addresses=127.0.0.1 ${PG_EXTRA_OPTS:-}" start >/dev/null ||
       { tail -20 "$data/server.log"; return 1; }
   fi
@@ -66,11 +67,14 @@ start_postgres() {
   echo "stack: PostgreSQL on 127.0.0.1:$port (pid $pid, $data)"
 }
 
+# stop_postgres DIR: fast shutdown; returns once the postmaster is gone.
 stop_postgres() {
-  local data
+  local data pid
   data=$(pg_data_dir "$1")
   if [ -f "$data/postmaster.pid" ]; then
+    pid=$(head -n 1 "$data/postmaster.pid")
     _as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+    for _ in $(seq 1 300); do pid_runs "$pid" postgres || break; sleep 0.1; done
   fi
 }
 
