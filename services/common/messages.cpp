@@ -52,7 +52,8 @@ std::optional<bus::Decision> parse_or_park(runtime::Context& ctx, bus::Message& 
   ctx.metrics->counter("pacspull_parked_messages_total", "messages parked for an operator").Increment();
   try {
     ctx.ledger->transact(
-        [&](pqxx::work& w) { ledger::park_message(w, ctx.service, m.subject(), std::string(m.data()), reason); });
+        [&](pqxx::work& w) { ledger::park_message(w, ctx.service, m.subject(), std::string(m.data()), rules::Text::from_utf8(reason));
+        });
   } catch (const std::exception& e) {
     spdlog::warn("{}: cannot park the message yet: {}", ctx.service, e.what());
     return bus::Decision::Retry;

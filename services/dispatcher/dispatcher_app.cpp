@@ -125,7 +125,7 @@ bool DispatcherApp::send(long long dispatch_id, const std::string& study_uid, bu
       std::string why = r.error ? r.error->message : r.failures.front().second;
       spdlog::warn("dispatcher: AI node refused {} of {} instances of {}: {}", files.size() - sent.size(),
                    files.size(), study_uid, why);
-      ctx_.ledger->transact([&](pqxx::work& w) { ledger::record_dispatch_failure(w, dispatch_id, study_uid, why); });
+      ctx_.ledger->transact([&](pqxx::work& w) { ledger::record_dispatch_failure(w, dispatch_id, study_uid, rules::Text::from_utf8(why)); });
       return false;
     }
   }

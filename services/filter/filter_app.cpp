@@ -19,15 +19,16 @@ ledger::VerdictRow to_row(const rules::Verdict& v, const core::AttributeMap& a) 
   ledger::VerdictRow row;
   row.pass = v.pass;
   row.rule = v.rule;
-  row.reason = v.reason;
+  row.reason = rules::Text::from_utf8(v.reason);
   nlohmann::json looked = nlohmann::json::object();
   for (const auto& [k, val] : v.looked_at) looked[k] = val;
   if (!v.charset_reading.empty()) looked["_charset_reading"] = v.charset_reading;
-  row.looked_at_json = looked.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // jsonb refuses \u0000: the values go through Text (NUL -> U+FFFD) before the dump.
+  row.looked_at_json = rules::Text::from_utf8(looked.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   row.rule_version = v.rule_version;
   row.family = std::string(rules::to_string(v.family));
   row.slice_thickness = v.slice_thickness;
-  row.kernel = a.trimmed("ConvolutionKernel");
+  row.kernel = rules::decoded(a, "ConvolutionKernel");
   return row;
 }
 
@@ -130,7 +131,7 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
       ledger::VerdictRow row;
       if (!r.attributes) {
         row.rule = "unreadable";
-        row.reason = "filter because first image unreadable: " + r.error;
+        row.reason = rules::Text::from_utf8("filter because first image unreadable: " + r.error);
         row.rule_version = rs->version();
         ctx_.metrics->counter("pacspull_filter_unreadable_total", "first images that could not be read").Increment();
       } else {
@@ -145,7 +146,7 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
                     {{"verdict", row.pass ? "pass" : "fail"}, {"rule", row.rule}})
           .Increment();
       spdlog::info("filter: study {} series {}: {}", study->study_uid, s.series_uid,
-                   row.pass ? "pass (" + row.reason + ")" : row.reason);
+                   row.pass ? "pass (" + row.reason.str() + ")" : row.reason.str());
       verdicts.emplace_back(s.series_uid, std::move(row));
     }
     std::string summary = std::to_string(passed) + " of " + std::to_string(verdicts.size()) +

@@ -13,6 +13,7 @@
 #include "pacspull/pipeline/query_window.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/rules/rules.hpp"
+#include "pacspull/rules/text.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
 namespace pacspull::services {
@@ -91,8 +92,9 @@ PollSummary FinderApp::poll_once() {
       dicom::FindResult r = dicom::find(scu_options(cfg, pacs.max_results), peer_of(pacs.node),
                                         dicom::QueryLevel::Study, study_query(from, to, modality));
       if (r.error) {
-        summary.errors.push_back(pacs.name + ": " + r.error->message);
-        spdlog::warn("finder: C-FIND {} on PACS {} failed: {}", modality, pacs.name, r.error->message);
+        const std::string message = rules::Text::from_utf8(r.error->message).str();
+        summary.errors.push_back(pacs.name + ": " + message);
+        spdlog::warn("finder: C-FIND {} on PACS {} failed: {}", modality, pacs.name, message);
         ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
         continue;
       }
@@ -103,10 +105,10 @@ PollSummary FinderApp::poll_once() {
       }
       for (const auto& m : r.matches) {
         ++returned;
-        std::string uid = m.trimmed("StudyInstanceUID");
-        if (uid.empty() || uid.find(' ') != std::string::npos) {
+        const std::string uid = m.trimmed("StudyInstanceUID");
+        if (uid.empty() || rules::Text::ascii(uid).str() != uid || uid.find(' ') != std::string::npos) {
           spdlog::warn("finder: PACS {} returned a study with an unusable StudyInstanceUID '{}' (accession {})",
-                       pacs.name, uid, m.trimmed("AccessionNumber"));
+                       pacs.name, rules::Text::ascii(uid).str(), rules::decoded(m, "AccessionNumber").str());
           ctx_.metrics->counter("pacspull_finder_bad_uids_total", "studies with empty or illegal UIDs",
                                 {{"pacs", pacs.name}})
               .Increment();
@@ -120,13 +122,16 @@ PollSummary FinderApp::poll_once() {
         std::optional<long> count = m.integer("NumberOfStudyRelatedInstances");
         if (fresh) {
           s.study_uid = uid;
-          s.accession_number = m.trimmed("AccessionNumber");
-          s.patient_id = m.trimmed("PatientID");
-          s.study_date = m.trimmed("StudyDate");
-          s.exam_time = core::parse_dicom_datetime(s.study_date, m.trimmed("StudyTime"), cfg.zone);
+          s.accession_number = rules::decoded(m, "AccessionNumber");
+          s.patient_id = rules::decoded(m, "PatientID");
+          s.study_date = rules::Text::ascii(m.trimmed("StudyDate"));
+          s.exam_time = core::parse_dicom_datetime(s.study_date.str(), m.trimmed("StudyTime"), cfg.zone);
           std::vector<std::string> mods = m.values("ModalitiesInStudy");
-          for (const auto& x : mods) s.modalities += (s.modalities.empty() ? "" : "\\") + x;
-          s.description = rules::decode_to_utf8(m.trimmed("StudyDescription"), m.trimmed("SpecificCharacterSet"));
+          std::string joined;
+          for (const auto& x : mods) joined += (joined.empty() ? "" : "\\") + x;
+          s.modalities = rules::Text::ascii(joined);
+          s.description = rules::decoded(m, "StudyDescription");
+          s.raws = rules::raw_texts(m, {"AccessionNumber", "PatientID", "StudyDescription", "PatientName"});
           s.pull_at_once = pull_at_once(cfg.rules, mods);
           s.pacs_instances = count;
         } else if (count && (!s.pacs_instances || *count > *s.pacs_instances)) {
@@ -158,7 +163,8 @@ PollSummary FinderApp::poll_once() {
           ->counter("pacspull_finder_studies_found_total", "new studies seen",
                     {{"pacs", s.locations.empty() ? std::string() : s.locations.front().first}})
           .Increment();
-      spdlog::info("finder: new study {} accession {} ({}), {} instances", uid, s.accession_number, s.modalities,
+      spdlog::info("finder: new study {} accession {} ({}), {} instances", uid, s.accession_number.str(),
+                   s.modalities.str(),
                    s.pacs_instances ? std::to_string(*s.pacs_instances) : "?");
     }
     if (o.move) {
@@ -208,9 +214,11 @@ grpc::Status FinderApp::RequestPull(grpc::ServerContext*, const finder::v1::Requ
                     : !req->accession_number().empty() ? req->accession_number()
                                                        : req->patient_id();
   if (key.empty()) return rpc::invalid("give a study instance uid, accession number or patient id");
+  std::optional<rules::Text> checked = rules::Text::checked(key);
+  if (!checked) return rpc::invalid("the key is not valid UTF-8 text (or holds a NUL byte)");
   try {
     auto moves = ctx_.ledger->transact(
-        [&](pqxx::work& w) { return ledger::request_manual_pull(w, key, common::v1::PRIORITY_MANUAL, ctx_.clock->now()); });
+        [&](pqxx::work& w) { return ledger::request_manual_pull(w, *checked, common::v1::PRIORITY_MANUAL, ctx_.clock->now()); });
     for (const auto& m : moves) {
       publish_move(m);
       resp->add_study_instance_uids(m.study_uid);

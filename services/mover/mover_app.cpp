@@ -83,7 +83,7 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
   const auto& cfg = ctx_.config;
   ledger::MoveAttempt attempt;
   if (job.pacs.port == 0) {
-    attempt.error = "PACS '" + job.work.pacs + "' is not configured";
+    attempt.error = rules::Text::from_utf8("PACS '" + job.work.pacs + "' is not configured");
   } else {
     spdlog::info("mover: moving study {} from {} (attempt {}, priority {})", job.work.study_uid, job.work.pacs,
                  job.attempts, job.work.priority);
@@ -98,9 +98,9 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
     attempt.warning = r.warning;
     attempt.elapsed = r.elapsed;
     if (!r.ok)
-      attempt.error = r.error ? r.error->message
-                              : fmt::format("C-MOVE status 0x{:04x}, ", r.status) + std::to_string(r.failed) +
-                                    " sub-operations failed";
+      attempt.error = rules::Text::from_utf8(r.error ? r.error->message
+                                                     : fmt::format("C-MOVE status 0x{:04x}, ", r.status) +
+                                                           std::to_string(r.failed) + " sub-operations failed");
     ctx_.metrics
         ->histogram("pacspull_mover_move_seconds", "C-MOVE duration",
                     prometheus::Histogram::BucketBoundaries{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600})
@@ -109,7 +109,7 @@ void MoverApp::execute(const ledger::MoveJobRow& job) {
   pipeline::RetryPolicy policy{cfg.mover.max_attempts,
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff),
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff) * 10};
-  pipeline::JobDecision d = pipeline::after_attempt(policy, job.attempts, attempt.success, attempt.error,
+  pipeline::JobDecision d = pipeline::after_attempt(policy, job.attempts, attempt.success, attempt.error.str(),
                                                     ctx_.clock->now());
   const char* outcome = d.next == pipeline::JobNext::Done    ? "ok"
                         : d.next == pipeline::JobNext::Retry ? "retryable"

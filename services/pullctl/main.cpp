@@ -17,6 +17,7 @@
 #include "pacspull/ledger/timeline.hpp"
 #include "pacspull/mover/v1/mover.grpc.pb.h"
 #include "pacspull/receiver/v1/receiver.grpc.pb.h"
+#include "pacspull/rules/text.hpp"
 
 using namespace pacspull;
 
@@ -78,6 +79,15 @@ int cmd_why(Cli& cli, const std::string& key) {
       if (!e.series_uid.empty()) std::cout << "  [series " << e.series_uid << "]";
       std::cout << "  " << e.detail << "\n";
     }
+    if (!t.raw_texts.empty()) std::cout << "  text as the PACS sent it (hex bytes, declared SpecificCharacterSet -> read as):\n";
+    for (const auto& r : t.raw_texts)
+      std::cout << "    " << (r.series_uid.empty() ? "study" : "series " + r.series_uid) << " " << r.attribute << ": "
+                << r.raw_hex << " ['" << r.specific_character_set << "'] -> \"" << r.decoded << "\" (" << r.source
+                << ")\n";
+    for (const auto& c : t.conflicts)
+      std::cout << "  CONFLICT " << c.at << " instance " << c.sop_uid << " arrived again from " << c.calling_ae
+                << " with other content: kept " << c.kept_path << ", second copy aside at " << c.conflict_path
+                << "\n";
   }
   return 0;
 }
@@ -317,6 +327,14 @@ int main(int argc, char** argv) {
                   d.study_instance_uid().c_str(), d.instances(), when(d.at().seconds()).c_str(), d.reason().c_str());
   });
 
+  // Arguments reach the ledger and gRPC, which take UTF-8 only: refuse anything else plainly.
+  for (int i = 1; i < argc; ++i) {
+    if (!rules::Text::checked(argv[i])) {
+      std::cerr << "pullctl: argument " << i << " is not valid UTF-8 text (" << rules::Text::ascii(argv[i]).str()
+                << "); give keys and paths in UTF-8\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,16 @@
 #include "pacspull/rpc/server.hpp"
 
 namespace pacspull::services {
+namespace {
+
+// Text the ledger stores or the filter reads whose raw bytes are kept when not plain ASCII.
+const std::vector<std::string_view> kStudyTextAttributes = {
+    "PatientName", "PatientID", "AccessionNumber", "StudyDescription", "InstitutionName", "StationName",
+    "Manufacturer"};
+const std::vector<std::string_view> kSeriesTextAttributes = {
+    "SeriesDescription", "ProtocolName", "BodyPartExamined", "ImageComments", "ConvolutionKernel"};
+
+}  // namespace
 
 ReceiverApp::ReceiverApp(runtime::Context& ctx) : ctx_(ctx) {
   char host[256] = {0};
@@ -72,35 +82,49 @@ void ReceiverApp::give_back(std::unique_ptr<ledger::Ledger> l) {
 
 dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored& s) {
   const core::AttributeMap& a = s.attributes;
+  using rules::Text;
   ledger::InstanceRow row;
-  row.study_uid = a.trimmed("StudyInstanceUID");
-  row.series_uid = a.trimmed("SeriesInstanceUID");
-  row.sop_uid = a.trimmed("SOPInstanceUID");
-  row.path = s.path.string();
-  row.accession_number = a.trimmed("AccessionNumber");
-  row.patient_id = a.trimmed("PatientID");
-  row.study_date = a.trimmed("StudyDate");
-  row.modality = a.trimmed("Modality");
-  row.series_description = a.trimmed("SeriesDescription");
+  row.study_uid = Text::ascii(a.get("StudyInstanceUID").value_or(""));
+  row.series_uid = Text::ascii(a.get("SeriesInstanceUID").value_or(""));
+  row.sop_uid = Text::ascii(a.get("SOPInstanceUID").value_or(""));
+  row.path = Text::from_utf8(s.path.string());
+  row.accession_number = rules::decoded(a, "AccessionNumber");
+  row.patient_id = rules::decoded(a, "PatientID");
+  row.study_date = Text::ascii(a.get("StudyDate").value_or(""));
+  row.modality = Text::ascii(a.get("Modality").value_or(""));
+  row.series_description = rules::decoded(a, "SeriesDescription");
   if (auto n = a.integer("SeriesNumber")) row.series_number = static_cast<int>(*n);
   row.bytes = static_cast<long long>(s.bytes);
-  row.calling_ae = s.calling_ae.str();
-  row.receiver = instance_id_;
+  row.calling_ae = Text::ascii(s.calling_ae.str());
+  row.receiver = Text::from_utf8(instance_id_);
+  row.study_raws = rules::raw_texts(a, kStudyTextAttributes);
+  row.series_raws = rules::raw_texts(a, kSeriesTextAttributes);
   try {
     std::unique_ptr<ledger::Ledger> l = take_connection();
-    ledger::RecordedInstance r = l->transact([&](pqxx::work& w) { return ledger::record_instance(w, row); });
+    ledger::RecordedInstance r = l->transact([&](pqxx::work& w) {
+      if (s.arrival == dicom::StoreScp::Arrival::Conflict) {
+        ledger::record_conflict(w, row, row.path, Text::from_utf8(s.conflict_path.string()));
+        return ledger::RecordedInstance{};
+      }
+      return ledger::record_instance(w, row);
+    });
     give_back(std::move(l));
     ctx_.metrics->counter("pacspull_receiver_instances_stored_total", "instances stored and recorded").Increment();
     ctx_.metrics->counter("pacspull_receiver_bytes_total", "bytes stored").Increment(static_cast<double>(s.bytes));
-    if (!r.new_instance)
+    if (s.arrival == dicom::StoreScp::Arrival::Conflict)
+      ctx_.metrics
+          ->counter("pacspull_receiver_conflicts_total",
+                    "instances received again with different content (kept aside, never dispatched)")
+          .Increment();
+    else if (!r.new_instance)
       ctx_.metrics->counter("pacspull_receiver_duplicates_total", "instances received again").Increment();
     if (r.new_series)
-      spdlog::info("receiver: new series {} of study {} ({}) from {}", row.series_uid, row.study_uid, row.modality,
-                   row.calling_ae);
+      spdlog::info("receiver: new series {} of study {} ({}) from {}", row.series_uid.str(), row.study_uid.str(),
+                   row.modality.str(), row.calling_ae.str());
     return dicom::StoreScp::SinkResult::Ok;
   } catch (const std::exception& e) {
     spdlog::error("receiver: cannot record {} in the ledger ({}); answering out-of-resources so the sender retries",
-                  row.sop_uid, e.what());
+                  row.sop_uid.str(), Text::from_utf8(e.what()).str());
     ctx_.metrics
         ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
                   {{"reason", "ledger"}})

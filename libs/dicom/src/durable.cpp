@@ -1,9 +1,13 @@
 #include "durable.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <vector>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -56,6 +60,68 @@ std::string create_directories_durably(const std::filesystem::path& root, const 
     mark_durable(current);
   }
   return {};
+}
+
+Placed rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to, std::string* err) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return Placed::Moved;
+  if (errno == EEXIST) return Placed::TargetExists;
+  if (err) *err = "rename " + from.string() + " -> " + to.string() + ": " + std::strerror(errno);
+  return Placed::Error;
+}
+
+namespace {
+
+// Offset of the dataset in a Part 10 file: after the 128-byte preamble, "DICM" and the
+// group 0002 elements (always explicit VR little endian). 0 when the file has no preamble.
+std::streamoff dataset_offset(std::ifstream& in) {
+  char head[132];
+  if (!in.read(head, sizeof head) || std::string_view(head + 128, 4) != "DICM") return 0;
+  std::streamoff pos = 132;
+  while (true) {
+    unsigned char e[8];
+    in.seekg(pos);
+    if (!in.read(reinterpret_cast<char*>(e), 8)) return pos;
+    const unsigned group = e[0] | (e[1] << 8);
+    if (group != 0x0002) return pos;
+    const std::string vr(reinterpret_cast<char*>(e + 4), 2);
+    std::streamoff length = 0;
+    std::streamoff header = 8;
+    if (vr == "OB" || vr == "OW" || vr == "SQ" || vr == "UN" || vr == "UT" || vr == "UC" || vr == "UR") {
+      unsigned char l[4];
+      if (!in.read(reinterpret_cast<char*>(l), 4)) return pos;
+      length = static_cast<std::streamoff>(l[0] | (l[1] << 8) | (l[2] << 16) | (static_cast<uint32_t>(l[3]) << 24));
+      header = 12;
+    } else {
+      length = e[6] | (e[7] << 8);
+    }
+    pos += header + length;
+  }
+}
+
+}  // namespace
+
+Compare compare_datasets(const std::filesystem::path& a, const std::filesystem::path& b, std::string* err) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa || !fb) {
+    if (err) *err = "cannot open " + (fa ? b : a).string() + " to compare";
+    return Compare::Error;
+  }
+  const std::streamoff oa = dataset_offset(fa), ob = dataset_offset(fb);
+  fa.clear();
+  fb.clear();
+  fa.seekg(0, std::ios::end);
+  fb.seekg(0, std::ios::end);
+  if (fa.tellg() - oa != fb.tellg() - ob) return Compare::Different;
+  fa.seekg(oa);
+  fb.seekg(ob);
+  std::vector<char> ba(1 << 16), bb(1 << 16);
+  while (fa && fb) {
+    fa.read(ba.data(), static_cast<std::streamsize>(ba.size()));
+    fb.read(bb.data(), static_cast<std::streamsize>(bb.size()));
+    if (fa.gcount() != fb.gcount()) return Compare::Different;
+    if (std::memcmp(ba.data(), bb.data(), static_cast<size_t>(fa.gcount())) != 0) return Compare::Different;
+  }
+  return Compare::Same;
 }
 
 }  // namespace pacspull::dicom::detail

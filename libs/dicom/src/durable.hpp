@@ -12,4 +12,14 @@ std::string fsync_path(const std::filesystem::path& path);
 // created has its parent fsynced, so the new entry survives a crash. Safe under concurrency.
 std::string create_directories_durably(const std::filesystem::path& root, const std::filesystem::path& dir);
 
+enum class Placed { Moved, TargetExists, Error };
+// Renames `from` to `to` only if `to` does not exist (renameat2 RENAME_NOREPLACE: atomic
+// against a concurrent placement of the same name). `err` gets the reason on Error.
+Placed rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to, std::string* err);
+
+enum class Compare { Same, Different, Error };
+// Compares two DICOM Part 10 files by their dataset bytes, after the File Meta Information
+// (whose SourceApplicationEntityTitle and implementation fields differ between senders).
+Compare compare_datasets(const std::filesystem::path& a, const std::filesystem::path& b, std::string* err);
+
 }  // namespace pacspull::dicom::detail

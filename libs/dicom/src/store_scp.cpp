@@ -28,6 +28,7 @@
 #include "pacspull/core/attributes.hpp"
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/dicom/storage.hpp"
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::dicom {
 namespace {
@@ -37,6 +38,7 @@ constexpr uint16_t kStatusSuccess = 0x0000;
 constexpr uint16_t kStatusOutOfResources = 0xA700;
 constexpr uint16_t kStatusCannotUnderstand = 0xC000;
 constexpr const char* kIncomingDir = ".incoming";
+constexpr const char* kConflictsDir = ".conflicts";
 
 // Acceptor preference when a context proposes several: uncompressed first, so a PACS that
 // can send raw pixels does (the AI backend then does not decompress); otherwise the
@@ -58,7 +60,9 @@ const char* const kTransferSyntaxes[] = {
 };
 constexpr int kTransferSyntaxCount = static_cast<int>(sizeof kTransferSyntaxes / sizeof kTransferSyntaxes[0]);
 
-std::string trim_ae(const char* raw) { return core::trim_dicom(raw == nullptr ? "" : raw); }
+// Peer-supplied strings are escaped before they are compared, logged or stored.
+std::string trim_ae(const char* raw) { return rules::Text::ascii(raw == nullptr ? "" : raw).str(); }
+std::string printable(std::string_view raw) { return rules::Text::ascii(raw).str(); }
 
 int clamp_seconds(std::chrono::seconds s) { return s.count() <= 0 ? 1 : static_cast<int>(s.count()); }
 
@@ -75,6 +79,7 @@ struct StoreScp::Impl {
   Options options;
   Sink sink;
   std::filesystem::path incoming;
+  std::filesystem::path conflicts;
 
   T_ASC_Network* net = nullptr;
   int listen_fd = -1;
@@ -219,7 +224,7 @@ void StoreScp::Impl::accept_loop() {
 void StoreScp::Impl::serve(T_ASC_Association* assoc) {
   const std::string calling = trim_ae(assoc->params->DULparams.callingAPTitle);
   const std::string called = trim_ae(assoc->params->DULparams.calledAPTitle);
-  std::string peer = assoc->params->DULparams.callingPresentationAddress;
+  std::string peer = printable(assoc->params->DULparams.callingPresentationAddress);
   const std::string who = "'" + calling + "' from " + peer;
 
   char context_name[BUFSIZ];
@@ -398,19 +403,19 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
   }
   ReadResult read = read_attributes(temp);
   if (!read.attributes) {
-    spdlog::warn("dicom scp {}: malformed instance {} from '{}' ({}): {}", ae, request.AffectedSOPInstanceUID, calling,
-                 peer, read.error);
+    spdlog::warn("dicom scp {}: malformed instance {} from '{}' ({}): {}", ae, printable(request.AffectedSOPInstanceUID), calling,
+                 peer, rules::Text::from_utf8(read.error).str());
     return discard(kStatusCannotUnderstand);
   }
   core::AttributeMap& attributes = *read.attributes;
-  const std::string sop = attributes.trimmed("SOPInstanceUID");
+  const std::string sop = printable(attributes.trimmed("SOPInstanceUID"));
   if (sop.empty()) {
     spdlog::warn("dicom scp {}: instance without SOPInstanceUID from '{}' ({})", ae, calling, peer);
     return discard(kStatusCannotUnderstand);
   }
-  if (sop != core::trim_dicom(request.AffectedSOPInstanceUID)) {
+  if (sop != printable(request.AffectedSOPInstanceUID)) {
     spdlog::warn("dicom scp {}: SOPInstanceUID {} differs from the C-STORE request's {}; stored under the dataset's",
-                 ae, sop, request.AffectedSOPInstanceUID);
+                 ae, sop, printable(request.AffectedSOPInstanceUID));
   }
   const std::filesystem::path final_path =
       storage_path(options.storage_root, core::StudyUid(std::string(attributes.get("StudyInstanceUID").value_or(""))),
@@ -421,24 +426,69 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
     spdlog::error("dicom scp {}: {}", ae, err);
     return discard(kStatusOutOfResources);
   }
-  // rename() replaces a previous copy atomically: a duplicate send is idempotent.
-  std::filesystem::rename(temp, final_path, ec);
-  if (ec) {
-    spdlog::error("dicom scp {}: rename {} -> {}: {}", ae, temp.string(), final_path.string(), ec.message());
-    return discard(kStatusOutOfResources);
+  // Never overwrite an acknowledged copy: a second arrival is compared with the first.
+  StoreScp::Arrival arrival = StoreScp::Arrival::New;
+  std::filesystem::path conflict_path;
+  std::string err;
+  switch (detail::rename_no_replace(temp, final_path, &err)) {
+    case detail::Placed::Moved:
+      break;
+    case detail::Placed::Error:
+      spdlog::error("dicom scp {}: {}", ae, err);
+      return discard(kStatusOutOfResources);
+    case detail::Placed::TargetExists:
+      switch (detail::compare_datasets(final_path, temp, &err)) {
+        case detail::Compare::Error:
+          spdlog::error("dicom scp {}: {}", ae, err);
+          return discard(kStatusOutOfResources);
+        case detail::Compare::Same:
+          arrival = StoreScp::Arrival::Again;
+          std::filesystem::remove(temp, ec);
+          break;
+        case detail::Compare::Different: {
+          arrival = StoreScp::Arrival::Conflict;
+          const std::filesystem::path dir = conflicts / final_path.parent_path().lexically_relative(options.storage_root);
+          if (std::string e = detail::create_directories_durably(options.storage_root, dir); !e.empty()) {
+            spdlog::error("dicom scp {}: {}", ae, e);
+            return discard(kStatusOutOfResources);
+          }
+          for (int n = 1;; ++n) {
+            conflict_path = dir / (final_path.stem().string() + ".conflict-" + std::to_string(n) + ".dcm");
+            detail::Placed p = detail::rename_no_replace(temp, conflict_path, &err);
+            if (p == detail::Placed::Moved) break;
+            if (p == detail::Placed::Error || n >= 10000) {
+              spdlog::error("dicom scp {}: {}", ae, err);
+              return discard(kStatusOutOfResources);
+            }
+          }
+          if (std::string e = detail::fsync_path(dir); !e.empty()) {
+            spdlog::error("dicom scp {}: {}", ae, e);
+            return kStatusOutOfResources;
+          }
+          spdlog::warn("dicom scp {}: instance {} from '{}' differs from the copy already stored; kept aside at {}",
+                       ae, sop, calling, conflict_path.string());
+          break;
+        }
+      }
+      break;
   }
-  if (std::string err = detail::fsync_path(final_path.parent_path()); !err.empty()) {
-    // The file is in place but its entry may not survive a crash: do not claim success.
-    spdlog::error("dicom scp {}: {}", ae, err);
-    return kStatusOutOfResources;
+  if (arrival == StoreScp::Arrival::New) {
+    if (std::string e = detail::fsync_path(final_path.parent_path()); !e.empty()) {
+      // The file is in place but its entry may not survive a crash: do not claim success.
+      spdlog::error("dicom scp {}: {}", ae, e);
+      return kStatusOutOfResources;
+    }
   }
-  const uintmax_t bytes = std::filesystem::file_size(final_path, ec);
-  StoreScp::Stored record{final_path, std::move(attributes), core::AeTitle(calling), peer, ec ? 0 : bytes};
+  const uintmax_t bytes =
+      std::filesystem::file_size(arrival == StoreScp::Arrival::Conflict ? conflict_path : final_path, ec);
+  StoreScp::Stored record{final_path, arrival, conflict_path, std::move(attributes), core::AeTitle(calling), peer,
+                          ec ? 0 : bytes};
   try {
     if (sink(record) == SinkResult::Ok) return kStatusSuccess;
     spdlog::warn("dicom scp {}: sink asked to retry {} later; answering out-of-resources", ae, sop);
   } catch (const std::exception& e) {
-    spdlog::error("dicom scp {}: sink failed for {}: {}; answering out-of-resources", ae, sop, e.what());
+    spdlog::error("dicom scp {}: sink failed for {}: {}; answering out-of-resources", ae, sop,
+                  rules::Text::from_utf8(e.what()).str());
   } catch (...) {
     spdlog::error("dicom scp {}: sink failed for {}; answering out-of-resources", ae, sop);
   }
@@ -463,6 +513,7 @@ uint16_t StoreScp::start() {
   if (!s.sink) throw std::invalid_argument("StoreScp: no sink");
   if (s.options.max_associations == 0) throw std::invalid_argument("StoreScp: max_associations must be > 0");
   s.incoming = s.options.storage_root / kIncomingDir;
+  s.conflicts = s.options.storage_root / kConflictsDir;
   std::error_code ec;
   std::filesystem::create_directories(s.incoming, ec);
   if (ec) throw std::runtime_error("StoreScp: cannot create " + s.incoming.string() + ": " + ec.message());

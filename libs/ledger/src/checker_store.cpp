@@ -60,7 +60,7 @@ std::vector<PullingStudy> pulling_studies(pqxx::work& w, core::Time now) {
 std::optional<ReceivedWork> apply_received(pqxx::work& w, const PullingStudy& s, bool short_, const std::string& why) {
   pqxx::result r = w.exec_params(kReceived, s.study_uid, s.generation, short_, epoch(s.input.now));
   if (r.empty()) return std::nullopt;
-  record_event(w, s.study_uid, "", "checker", short_ ? "received-short" : "received", why);
+  record_event(w, s.study_uid, "", "checker", short_ ? "received-short" : "received", rules::Text::from_utf8(why));
   ReceivedWork out{s.study_uid, s.generation, r[0][0].is_null() ? 0 : r[0][0].as<long>(), r[0][1].as<long>(), short_};
   return out;
 }
@@ -75,7 +75,7 @@ std::optional<MoveWork> apply_repull(pqxx::work& w, const PullingStudy& s, const
   if (!r[0][2].is_null()) m.exam_time = core::Time{} + std::chrono::seconds(r[0][2].as<long long>());
   m.pacs = r[0][3].c_str();
   m.reason = why;
-  record_event(w, s.study_uid, "", "checker", "repull", why);
+  record_event(w, s.study_uid, "", "checker", "repull", rules::Text::from_utf8(why));
   return m;
 }
 

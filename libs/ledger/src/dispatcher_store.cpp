@@ -103,9 +103,9 @@ long long begin_dispatch(pqxx::work& w, const std::string& study_uid, int genera
   pqxx::row r = w.exec_params1(kBegin, study_uid, generation, join(series_uids), reason, ai_node);
   long long id = r[0].as<long long>();
   if (r[1].as<bool>())
-    record_event(w, study_uid, "", "dispatcher", "dispatching", reason + " -> " + ai_node);
+    record_event(w, study_uid, "", "dispatcher", "dispatching", rules::Text::from_utf8(reason + " -> " + ai_node));
   else
-    record_event(w, study_uid, "", "dispatcher", "dispatch-resumed", "resuming dispatch " + std::to_string(id));
+    record_event(w, study_uid, "", "dispatcher", "dispatch-resumed", rules::Text::from_utf8("resuming dispatch " + std::to_string(id)));
   return id;
 }
 
@@ -120,8 +120,8 @@ void mark_sent(pqxx::work& w, long long dispatch_id, const std::vector<std::stri
 }
 
 void record_dispatch_failure(pqxx::work& w, long long dispatch_id, const std::string& study_uid,
-                             const std::string& error) {
-  w.exec_params(kFailure, dispatch_id, error);
+                             const rules::Text& error) {
+  w.exec_params(kFailure, dispatch_id, error.str());
   record_event(w, study_uid, "", "dispatcher", "dispatch-failed", error);
 }
 
@@ -130,7 +130,8 @@ std::vector<std::string> finish_dispatch(pqxx::work& w, long long dispatch_id, c
   int n = w.exec_params1(kFinish, dispatch_id)[0].as<int>();
   w.exec_params(kSettle, study_uid, generation, "completed");
   record_event(w, study_uid, "", "dispatcher", "dispatched",
-               "sent " + std::to_string(n) + " instances to the AI node (dispatch " + std::to_string(dispatch_id) + ")");
+               rules::Text::from_utf8("sent " + std::to_string(n) + " instances to the AI node (dispatch " +
+                                      std::to_string(dispatch_id) + ")"));
   std::vector<std::string> files;
   for (const auto& row : w.exec_params(kFiles, dispatch_id)) files.emplace_back(row[0].c_str());
   return files;
@@ -139,7 +140,7 @@ std::vector<std::string> finish_dispatch(pqxx::work& w, long long dispatch_id, c
 void settle_without_dispatch(pqxx::work& w, const std::string& study_uid, int generation, const std::string& state,
                              const std::string& why) {
   w.exec_params(kSettle, study_uid, generation, state);
-  record_event(w, study_uid, "", "dispatcher", state == "unsupported" ? "unsupported" : "not-redispatched", why);
+  record_event(w, study_uid, "", "dispatcher", state == "unsupported" ? "unsupported" : "not-redispatched", rules::Text::from_utf8(why));
 }
 
 std::vector<DispatchRow> list_dispatches(pqxx::work& w, const std::string& study_uid, int limit) {

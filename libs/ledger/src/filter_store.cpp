@@ -56,15 +56,15 @@ std::optional<StudyToFilter> study_to_filter(pqxx::work& w, const std::string& s
 
 void record_verdict(pqxx::work& w, const std::string& study_uid, const std::string& series_uid, int generation,
                     const VerdictRow& v) {
-  w.exec_params(kVerdict, series_uid, generation, v.pass ? "pass" : "fail", v.rule, v.reason, v.looked_at_json,
-                v.rule_version, v.family, v.slice_thickness, v.kernel);
+  w.exec_params(kVerdict, series_uid, generation, v.pass ? "pass" : "fail", v.rule, v.reason.str(),
+                v.looked_at_json.str(), v.rule_version, v.family, v.slice_thickness, v.kernel.str());
   record_event(w, study_uid, series_uid, "filter", v.pass ? "series-pass" : "series-filtered", v.reason,
                v.looked_at_json);
 }
 
 bool mark_filtered(pqxx::work& w, const std::string& study_uid, int generation, const std::string& summary) {
   bool done = w.exec_params(kMarkFiltered, study_uid, generation).affected_rows() == 1;
-  if (done) record_event(w, study_uid, "", "filter", "filtered", summary);
+  if (done) record_event(w, study_uid, "", "filter", "filtered", rules::Text::from_utf8(summary));
   return done;
 }
 

@@ -90,13 +90,14 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
 
   std::optional<long long> exam = s.exam_time ? std::optional<long long>(epoch(*s.exam_time)) : std::nullopt;
   if (!known) {
-    w.exec_params(kInsertStudy, s.study_uid, s.accession_number, s.patient_id, s.study_date, exam, s.modalities,
-                  s.description, s.pacs_instances, s.pull_at_once, epoch(now));
+    w.exec_params(kInsertStudy, s.study_uid, s.accession_number.str(), s.patient_id.str(), s.study_date.str(), exam,
+                  s.modalities.str(), s.description.str(), s.pacs_instances, s.pull_at_once, epoch(now));
+    record_raw_texts(w, s.study_uid, "", s.raws, "finder");
     std::string where;
     for (const auto& [pacs, n] : s.locations) where += (where.empty() ? "" : ", ") + pacs;
     record_event(w, s.study_uid, "", "finder", "found",
-                 "new study " + s.modalities + " accession " + s.accession_number + " found on " + where + ": " +
-                     out.decision.reason);
+                 rules::Text::from_utf8("new study " + s.modalities.str() + " accession " + s.accession_number.str() +
+                                        " found on " + where + ": " + out.decision.reason));
   }
   for (const auto& [pacs, n] : s.locations) w.exec_params(kUpsertLocation, s.study_uid, pacs, n, epoch(now));
 
@@ -108,11 +109,11 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
       break;
     case FindAction::Wait:
       w.exec_params(kUpdateCount, s.study_uid, s.pacs_instances);
-      if (known) record_event(w, s.study_uid, "", "finder", "waiting", out.decision.reason);
+      if (known) record_event(w, s.study_uid, "", "finder", "waiting", rules::Text::from_utf8(out.decision.reason));
       break;
     case FindAction::Regrow:
       w.exec_params(kRegrowStudy, s.study_uid, s.pacs_instances, epoch(now));
-      record_event(w, s.study_uid, "", "finder", "regrow", out.decision.reason);
+      record_event(w, s.study_uid, "", "finder", "regrow", rules::Text::from_utf8(out.decision.reason));
       break;
     case FindAction::Queue: {
       pqxx::row q = w.exec_params1(kQueueStudy, s.study_uid, epoch(now), s.pacs_instances);
@@ -124,8 +125,8 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
       m.exam_time = from_epoch(q[2]);
       m.reason = out.decision.reason;
       record_event(w, s.study_uid, "", "finder", "stable",
-                   out.decision.reason + "; move requested from " + m.pacs + " (generation " +
-                       std::to_string(m.generation) + ")");
+                   rules::Text::from_utf8(out.decision.reason + "; move requested from " + m.pacs + " (generation " +
+                                          std::to_string(m.generation) + ")"));
       out.move = m;
       break;
     }
@@ -133,9 +134,9 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
   return out;
 }
 
-std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority, core::Time now) {
+std::vector<MoveWork> request_manual_pull(pqxx::work& w, const rules::Text& key, int priority, core::Time now) {
   std::vector<MoveWork> out;
-  for (const auto& row : w.exec_params(kManualMatch, key)) {
+  for (const auto& row : w.exec_params(kManualMatch, key.str())) {
     std::string uid = row[0].c_str();
     pqxx::row q = w.exec_params1(kManualQueue, uid, priority, epoch(now));
     MoveWork m;
@@ -144,8 +145,8 @@ std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key,
     m.priority = q[1].as<int>();
     m.exam_time = from_epoch(q[2]);
     m.pacs = q[3].is_null() ? "" : q[3].c_str();
-    m.reason = "manual pull requested for " + key;
-    record_event(w, uid, "", "finder", "manual", m.reason);
+    m.reason = "manual pull requested for " + key.str();
+    record_event(w, uid, "", "finder", "manual", rules::Text::from_utf8(m.reason));
     out.push_back(m);
   }
   return out;

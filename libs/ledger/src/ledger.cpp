@@ -19,6 +19,11 @@ constexpr const char* kInsertEvent = R"sql(
 INSERT INTO events (study_uid, series_uid, service, kind, detail, attrs)
 VALUES (nullif($1, ''), nullif($2, ''), $3, $4, $5, nullif($6, '')::jsonb))sql";
 
+constexpr const char* kInsertRawText = R"sql(
+INSERT INTO text_raw (study_uid, series_uid, attribute, raw, specific_character_set, decoded, source)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (study_uid, series_uid, attribute) DO NOTHING)sql";
+
 bool is_retryable(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e)) return true;
   if (dynamic_cast<const pqxx::transaction_rollback*>(&e)) return true;  // serialization, deadlock
@@ -85,15 +90,24 @@ bool Ledger::healthy() {
 }
 
 void record_event(pqxx::work& w, const std::string& study_uid, const std::string& series_uid,
-                  const std::string& service, const std::string& kind, const std::string& detail,
-                  const std::string& attrs_json) {
-  w.exec_params(kInsertEvent, study_uid, series_uid, service, kind, detail, attrs_json);
+                  const std::string& service, const std::string& kind, const rules::Text& detail,
+                  const rules::Text& attrs_json) {
+  w.exec_params(kInsertEvent, study_uid, series_uid, service, kind, detail.str(), attrs_json.str());
+}
+
+void record_raw_texts(pqxx::work& w, const std::string& study_uid, const std::string& series_uid,
+                      const std::vector<rules::RawText>& raws, const std::string& source) {
+  for (const auto& r : raws)
+    w.exec_params(kInsertRawText, study_uid, series_uid, r.attribute, pqxx::binarystring(r.raw.data(), r.raw.size()),
+                  pqxx::binarystring(r.specific_character_set.data(), r.specific_character_set.size()),
+                  r.text.str(), source);
 }
 
 void park_message(pqxx::work& w, const std::string& service, const std::string& subject, const std::string& payload,
-                  const std::string& reason) {
+                  const rules::Text& reason) {
   w.exec_params("INSERT INTO parked_messages (service, subject, payload, reason) VALUES ($1, $2, $3, $4)", service,
-                subject, pqxx::binarystring(payload.data(), payload.size()), reason);
+                rules::Text::from_utf8(subject).str(), pqxx::binarystring(payload.data(), payload.size()),
+                reason.str());
 }
 
 }  // namespace pacspull::ledger

@@ -71,11 +71,12 @@ std::optional<core::Time> from_epoch(const pqxx::field& f) {
 
 bool enqueue_move(pqxx::work& w, const MoveWork& m) {
   std::optional<long long> exam = m.exam_time ? std::optional<long long>(epoch(*m.exam_time)) : std::nullopt;
-  pqxx::result r = w.exec_params(kEnqueue, m.study_uid, m.pacs, m.generation, m.series_uid, m.priority, exam, m.reason);
+  pqxx::result r = w.exec_params(kEnqueue, m.study_uid, m.pacs, m.generation, m.series_uid, m.priority, exam,
+                                   rules::Text::from_utf8(m.reason).str());
   if (r.empty()) return false;
   record_event(w, m.study_uid, m.series_uid, "mover", "move-queued",
-               "move queued from " + m.pacs + " (generation " + std::to_string(m.generation) + ", priority " +
-                   std::to_string(m.priority) + "): " + m.reason);
+               rules::Text::from_utf8("move queued from " + m.pacs + " (generation " + std::to_string(m.generation) +
+                                      ", priority " + std::to_string(m.priority) + "): " + m.reason));
   return true;
 }
 
@@ -105,7 +106,7 @@ std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now) {
 void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, const pipeline::JobDecision& d,
                 core::Time now) {
   const char* status = d.next == pipeline::JobNext::Done ? "done" : d.next == pipeline::JobNext::Retry ? "pending" : "failed";
-  w.exec_params(kFinish, job.id, status, a.completed, a.failed, a.warning, a.error, epoch(d.not_before),
+  w.exec_params(kFinish, job.id, status, a.completed, a.failed, a.warning, a.error.str(), epoch(d.not_before),
                 epoch(now));
   double secs = static_cast<double>(a.elapsed.count()) / 1000.0;
   char took[32];
@@ -113,7 +114,7 @@ void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, cons
   std::string detail = std::string("move took ") + took + " s from PACS " + job.work.pacs + " (" + job.pacs.host + ":" +
                        std::to_string(job.pacs.port) + "): " + std::to_string(a.completed) + " completed, " +
                        std::to_string(a.failed) + " failed; " + d.reason;
-  record_event(w, job.work.study_uid, job.work.series_uid, "mover", a.success ? "moved" : "move-failed", detail);
+  record_event(w, job.work.study_uid, job.work.series_uid, "mover", a.success ? "moved" : "move-failed", rules::Text::from_utf8(detail));
   if (d.next == pipeline::JobNext::Failed)
     w.exec_params(kStudyFailed, job.work.study_uid, job.work.generation, epoch(now));
 }
@@ -142,7 +143,7 @@ bool retry_job(pqxx::work& w, long long id, core::Time now) {
   pqxx::result r = w.exec_params(kRetry, id, epoch(now));
   if (r.empty()) return false;
   w.exec_params(kRetryStudy, r[0][0].c_str(), epoch(now));
-  record_event(w, r[0][0].c_str(), "", "mover", "retry", "operator re-queued move job " + std::to_string(id));
+  record_event(w, r[0][0].c_str(), "", "mover", "retry", rules::Text::from_utf8("operator re-queued move job " + std::to_string(id)));
   return true;
 }
 

@@ -17,11 +17,13 @@ INSERT INTO series (series_uid, study_uid, modality, series_number, description,
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (series_uid) DO NOTHING RETURNING 1)sql";
 
-constexpr const char* kUpsertInstance = R"sql(
+// The first acknowledged copy of an instance is never replaced: a duplicate with the same
+// bytes changes nothing, one with other bytes is a conflict recorded apart.
+constexpr const char* kInsertInstance = R"sql(
 INSERT INTO instances (sop_uid, series_uid, study_uid, path, bytes, calling_ae, receiver)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (sop_uid) DO UPDATE SET path = EXCLUDED.path, bytes = EXCLUDED.bytes
-RETURNING (xmax = 0))sql";
+ON CONFLICT (sop_uid) DO NOTHING
+RETURNING 1)sql";
 
 // New images for a settled study reopen it under a new generation so the checker,
 // filter and dispatcher look at it again (the dispatcher re-informs only if better).
@@ -33,30 +35,56 @@ UPDATE studies SET last_instance_at = now(),
   state = 'pulling'
 WHERE study_uid = $1)sql";
 
+constexpr const char* kInsertConflict = R"sql(
+INSERT INTO instance_conflicts (sop_uid, study_uid, series_uid, kept_path, conflict_path, bytes, calling_ae, receiver)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (conflict_path) DO NOTHING RETURNING 1)sql";
+
 }  // namespace
 
 RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i) {
   RecordedInstance out;
-  w.exec_params(kEnsureStudy, i.study_uid, i.accession_number, i.patient_id, i.study_date);
-  out.new_series = !w.exec_params(kEnsureSeries, i.series_uid, i.study_uid, i.modality, i.series_number,
-                                  i.series_description, i.path)
+  const std::string& study = i.study_uid.str();
+  const std::string& series = i.series_uid.str();
+  w.exec_params(kEnsureStudy, study, i.accession_number.str(), i.patient_id.str(), i.study_date.str());
+  out.new_series = !w.exec_params(kEnsureSeries, series, study, i.modality.str(), i.series_number,
+                                  i.series_description.str(), i.path.str())
                          .empty();
-  out.new_instance = w.exec_params1(kUpsertInstance, i.sop_uid, i.series_uid, i.study_uid, i.path, i.bytes,
-                                    i.calling_ae, i.receiver)[0]
-                         .as<bool>();
+  out.new_instance = !w.exec_params(kInsertInstance, i.sop_uid.str(), series, study, i.path.str(), i.bytes,
+                                    i.calling_ae.str(), i.receiver.str())
+                          .empty();
   if (out.new_instance) {
-    std::string before = w.exec_params1(kLockState, i.study_uid)[0].c_str();
-    w.exec_params(kTouchStudy, i.study_uid);
+    std::string before = w.exec_params1(kLockState, study)[0].c_str();
+    w.exec_params(kTouchStudy, study);
     out.reopened = before != "pulling" && before != "queued" && before != "found";
     if (out.reopened)
-      record_event(w, i.study_uid, i.series_uid, "receiver", "reopened",
-                   "new image for a " + before + " study: it goes round again");
+      record_event(w, study, series, "receiver", "reopened",
+                   rules::Text::from_utf8("new image for a " + before + " study: it goes round again"));
   }
-  if (out.new_series)
-    record_event(w, i.study_uid, i.series_uid, "receiver", "new-series",
-                 "first image of series " + (i.series_number ? std::to_string(*i.series_number) : std::string("?")) +
-                     " (" + i.modality + ") from " + i.calling_ae + " via " + i.receiver);
+  if (out.new_series) {
+    record_event(w, study, series, "receiver", "new-series",
+                 rules::Text::from_utf8("first image of series " +
+                                        (i.series_number ? std::to_string(*i.series_number) : std::string("?")) +
+                                        " (" + i.modality.str() + ") from " + i.calling_ae.str() + " via " +
+                                        i.receiver.str()));
+    record_raw_texts(w, study, "", i.study_raws, "receiver");
+    record_raw_texts(w, study, series, i.series_raws, "receiver");
+  }
   return out;
+}
+
+void record_conflict(pqxx::work& w, const InstanceRow& second, const rules::Text& kept_path,
+                     const rules::Text& conflict_path) {
+  const bool fresh = !w.exec_params(kInsertConflict, second.sop_uid.str(), second.study_uid.str(),
+                                    second.series_uid.str(), kept_path.str(), conflict_path.str(), second.bytes,
+                                    second.calling_ae.str(), second.receiver.str())
+                          .empty();
+  if (fresh)
+    record_event(w, second.study_uid.str(), second.series_uid.str(), "receiver", "conflict",
+                 rules::Text::from_utf8("instance " + second.sop_uid.str() + " received again from " +
+                                        second.calling_ae.str() + " with different content: the first copy (" +
+                                        kept_path.str() + ") is kept and dispatched, the second is kept aside at " +
+                                        conflict_path.str()));
 }
 
 }  // namespace pacspull::ledger

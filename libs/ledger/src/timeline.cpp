@@ -29,6 +29,15 @@ ORDER BY priority DESC, exam_time NULLS LAST LIMIT $4)sql";
 constexpr const char* kOldest = R"sql(
 SELECT state, extract(epoch FROM now() - min(state_changed_at))::double precision FROM studies GROUP BY state)sql";
 
+constexpr const char* kRawTexts = R"sql(
+SELECT series_uid, attribute, encode(raw, 'hex'), encode(specific_character_set, 'escape'), decoded, source
+FROM text_raw WHERE study_uid = $1 ORDER BY series_uid, attribute)sql";
+
+constexpr const char* kConflicts = R"sql(
+SELECT sop_uid, series_uid, kept_path, conflict_path, calling_ae,
+  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+FROM instance_conflicts WHERE study_uid = $1 ORDER BY id)sql";
+
 }  // namespace
 
 std::vector<std::pair<std::string, double>> oldest_per_state(pqxx::work& w) {
@@ -73,6 +82,10 @@ std::vector<StudyTimeline> why(pqxx::work& w, const std::string& key) {
     t.locations = r[9].c_str();
     for (const auto& e : w.exec_params(kEvents, t.study_uid))
       t.events.push_back({e[0].c_str(), e[1].c_str(), e[2].c_str(), e[3].c_str(), e[4].c_str()});
+    for (const auto& e : w.exec_params(kRawTexts, t.study_uid))
+      t.raw_texts.push_back({e[0].c_str(), e[1].c_str(), e[2].c_str(), e[3].c_str(), e[4].c_str(), e[5].c_str()});
+    for (const auto& e : w.exec_params(kConflicts, t.study_uid))
+      t.conflicts.push_back({e[0].c_str(), e[1].c_str(), e[2].c_str(), e[3].c_str(), e[4].c_str(), e[5].c_str()});
     out.push_back(std::move(t));
   }
   return out;

@@ -161,6 +161,42 @@ TEST_CASE("StoreScp duplicate sends are idempotent and re-notify the sink", "[sc
   fs::remove_all(dir);
 }
 
+TEST_CASE("StoreScp never overwrites an acknowledged instance: other content is kept aside as a conflict", "[scp]") {
+  const fs::path dir = pacspull::testing::make_temp_dir("pacspull-scp");
+  const auto files = make_instances(dir / "in", {"--instances", "1"});
+  // The same SOP Instance UID with other content, made by DCMTK's dcmodify.
+  const fs::path second = dir / "second.dcm";
+  fs::copy_file(files[0].path, second);
+  REQUIRE(pacspull::testing::run_command({"dcmodify", "-nb", "-i", "(0020,4000)=re-sent with other content",
+                                          second.string()},
+                                         std::chrono::seconds(30), dir / "dcmodify.log", peer_env()) == 0);
+  RecordingSink sink;
+  StoreScp scp(scp_options(dir / "store"), sink.as_sink());
+  const uint16_t port = scp.start();
+  const fs::path log = dir / "storescu.log";
+  REQUIRE(run_storescu("MODALITY", "PACSPULL_RCV", port, {files[0].path}, log) == 0);
+  const fs::path kept = expected_path(dir / "store", files[0]);
+  const std::string first = pacspull::testing::read_file(kept);
+  // Acknowledged (the data is safe), but the first copy is untouched.
+  REQUIRE(run_storescu("MODALITY", "PACSPULL_RCV", port, {second}, log) == 0);
+  CHECK(pacspull::testing::read_file(kept) == first);
+  // The same bytes again: a no-op success.
+  REQUIRE(run_storescu("OTHER_AE", "PACSPULL_RCV", port, {files[0].path}, log) == 0);
+  CHECK(pacspull::testing::read_file(kept) == first);
+
+  const auto calls = sink.all();
+  REQUIRE(calls.size() == 3);
+  CHECK(calls[0].arrival == StoreScp::Arrival::New);
+  CHECK(calls[1].arrival == StoreScp::Arrival::Conflict);
+  CHECK(calls[1].path == kept);
+  REQUIRE(fs::exists(calls[1].conflict_path));
+  CHECK(calls[1].conflict_path.string().find("/.conflicts/") != std::string::npos);
+  CHECK(pacspull::testing::read_file(calls[1].conflict_path).find("re-sent with other content") != std::string::npos);
+  CHECK(calls[2].arrival == StoreScp::Arrival::Again);
+  CHECK(fs::is_empty(dir / "store" / ".incoming"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("StoreScp answers out-of-resources when the sink says RetryLater", "[scp]") {
   const fs::path dir = pacspull::testing::make_temp_dir("pacspull-scp");
   const auto files = make_instances(dir / "in", {"--instances", "1"});

@@ -4,6 +4,7 @@
 #include "pacspull/ledger/checker_store.hpp"
 #include "pacspull/ledger/finder_store.hpp"
 #include "pacspull/ledger/ledger.hpp"
+#include "pacspull/ledger/migrations.hpp"
 #include "pacspull/ledger/mover_store.hpp"
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/ledger/timeline.hpp"
@@ -14,13 +15,35 @@ using namespace std::chrono_literals;
 
 namespace {
 
+ledger::InstanceRow instance(std::string study, std::string series, std::string sop, std::string path,
+                             std::string accession, std::string patient, std::string date, std::string modality,
+                             std::string description, int number, long long bytes, std::string calling,
+                             std::string receiver) {
+  using rules::Text;
+  ledger::InstanceRow i;
+  i.study_uid = Text::ascii(study);
+  i.series_uid = Text::ascii(series);
+  i.sop_uid = Text::ascii(sop);
+  i.path = Text::from_utf8(path);
+  i.accession_number = Text::from_utf8(accession);
+  i.patient_id = Text::from_utf8(patient);
+  i.study_date = Text::ascii(date);
+  i.modality = Text::ascii(modality);
+  i.series_description = Text::from_utf8(description);
+  i.series_number = number;
+  i.bytes = bytes;
+  i.calling_ae = Text::ascii(calling);
+  i.receiver = Text::from_utf8(receiver);
+  return i;
+}
+
 ledger::FoundStudy ct_study(const std::string& uid, long count) {
   ledger::FoundStudy s;
   s.study_uid = uid;
-  s.accession_number = "ACC-" + uid;
-  s.patient_id = "P1";
-  s.study_date = "20261121";
-  s.modalities = "CT";
+  s.accession_number = rules::Text::from_utf8("ACC-" + uid);
+  s.patient_id = rules::Text::from_utf8("P1");
+  s.study_date = rules::Text::ascii("20261121");
+  s.modalities = rules::Text::ascii("CT");
   s.pacs_instances = count;
   s.locations = {{"main", count}};
   return s;
@@ -36,14 +59,18 @@ struct Fixture {
   long count(const std::string& sql) {
     return l.transact([&](pqxx::work& w) { return w.exec1(sql)[0].as<long>(); });
   }
+  std::string query(const std::string& sql) {
+    return l.transact([&](pqxx::work& w) { return std::string(w.exec1(sql)[0].c_str()); });
+  }
 };
 
 }  // namespace
 
 TEST_CASE("Migrations apply once and are recorded") {
   Fixture f;
-  CHECK(f.l.migrate() == 1);  // second run: nothing new
-  CHECK(f.count("SELECT count(*) FROM schema_migrations") == 1);
+  const long applied = static_cast<long>(ledger::migrations().size());
+  CHECK(f.l.migrate() == applied);  // second run: nothing new
+  CHECK(f.count("SELECT count(*) FROM schema_migrations") == applied);
   CHECK(f.l.healthy());
 }
 
@@ -93,7 +120,7 @@ TEST_CASE("Mover: requests are idempotent and jobs run by priority, then exam ti
   while (auto j = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); })) {
     order.push_back(j->work.study_uid);
     CHECK(j->pacs.port == 104);
-    ledger::MoveAttempt a{true, 5, 0, 0, "", 100ms};
+    ledger::MoveAttempt a{true, 5, 0, 0, {}, 100ms};
     f.l.transact([&](pqxx::work& w) {
       ledger::finish_job(w, *j, a, pipeline::after_attempt({}, j->attempts, true, "", now), now);
     });
@@ -117,8 +144,8 @@ TEST_CASE("Mover: a job left running by a crash runs again") {
 
 TEST_CASE("Receiver: duplicates change nothing; new images reopen a settled study under a new generation") {
   Fixture f;
-  ledger::InstanceRow i{"st.1", "se.1", "sop.1", "/store/a.dcm", "ACC", "P", "20261121", "CT", "AXIAL", 3, 100,
-                        "PACS", "r1"};
+  ledger::InstanceRow i = instance("st.1", "se.1", "sop.1", "/store/a.dcm", "ACC", "P", "20261121", "CT", "AXIAL", 3,
+                                   100, "PACS", "r1");
   auto r1 = f.l.transact([&](pqxx::work& w) { return ledger::record_instance(w, i); });
   CHECK(r1.new_instance);
   CHECK(r1.new_series);
@@ -129,7 +156,7 @@ TEST_CASE("Receiver: duplicates change nothing; new images reopen a settled stud
   CHECK(f.count("SELECT count(*) FROM studies WHERE unsolicited AND state = 'pulling'") == 1);
 
   f.l.transact([](pqxx::work& w) { w.exec("UPDATE studies SET state = 'completed'"); });
-  i.sop_uid = "sop.2";
+  i.sop_uid = rules::Text::ascii("sop.2");
   auto r3 = f.l.transact([&](pqxx::work& w) { return ledger::record_instance(w, i); });
   CHECK(r3.reopened);
   CHECK(f.count("SELECT generation FROM studies") == 2);
@@ -138,7 +165,7 @@ TEST_CASE("Receiver: duplicates change nothing; new images reopen a settled stud
 
 TEST_CASE("Checker: received once per generation, re-pull bumps the generation") {
   Fixture f;
-  ledger::InstanceRow i{"st.1", "se.1", "sop.1", "/a", "ACC", "P", "", "CT", "", 1, 1, "PACS", "r"};
+  ledger::InstanceRow i = instance("st.1", "se.1", "sop.1", "/a", "ACC", "P", "", "CT", "", 1, 1, "PACS", "r");
   f.l.transact([&](pqxx::work& w) { ledger::record_instance(w, i); });
   f.l.transact([](pqxx::work& w) { w.exec("UPDATE studies SET pacs_instances = 2"); });
   auto pulling = f.l.transact([](pqxx::work& w) { return ledger::pulling_studies(w, core::Clock::now()); });
@@ -151,4 +178,43 @@ TEST_CASE("Checker: received once per generation, re-pull bumps the generation")
   // The same decision applied twice (a second checker, a retry) changes nothing.
   CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::apply_repull(w, pulling[0], "short"); }));
   CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::apply_received(w, pulling[0], false, "x"); }));
+}
+
+TEST_CASE("Receiver: text in any charset is stored decoded, with its raw bytes beside it") {
+  Fixture f;
+  using rules::Text;
+  // GBK bytes of "胸部" declared ISO_IR 100 (a lie), windows-1251 "Грудь" undeclared, a NUL and 0xFF.
+  const std::string gbk_declared_latin1 = "\xD0\xD8\xB2\xBF";
+  const std::string cp1251 = "\xC3\xF0\xF3\xE4\xFC";
+  ledger::InstanceRow i = instance("st.9", "se.9", "sop.9", "/s", "", "", "20261121", "CT", "", 2, 10, "PACS", "r");
+  i.accession_number = Text::decode("A\xFF\x00B", "");
+  i.patient_id = Text::decode(cp1251, "");
+  i.series_description = Text::decode(gbk_declared_latin1, "ISO_IR 100");
+  core::AttributeMap a{{"SpecificCharacterSet", "ISO_IR 100"}, {"SeriesDescription", gbk_declared_latin1},
+                       {"ProtocolName", "CHEST"}};
+  i.series_raws = rules::raw_texts(a, {"SeriesDescription", "ProtocolName"});
+  REQUIRE(i.series_raws.size() == 1);  // plain ASCII needs no forensic record
+  auto r = f.l.transact([&](pqxx::work& w) { return ledger::record_instance(w, i); });
+  CHECK(r.new_instance);
+  CHECK(f.count("SELECT count(*) FROM instances WHERE sop_uid = 'sop.9'") == 1);
+  CHECK(f.count("SELECT count(*) FROM text_raw WHERE attribute = 'SeriesDescription' AND "
+                "raw = '\\xd0d8b2bf'::bytea AND specific_character_set = 'ISO_IR 100'::bytea") == 1);
+  // What the ledger holds is valid UTF-8 (PostgreSQL would have refused it otherwise).
+  CHECK(f.count("SELECT count(*) FROM series WHERE series_uid = 'se.9' AND description <> ''") == 1);
+}
+
+TEST_CASE("Receiver: a second copy with other content is a conflict; the first copy stays the instance") {
+  Fixture f;
+  using rules::Text;
+  ledger::InstanceRow i = instance("st.8", "se.8", "sop.8", "/first", "A", "P", "", "CT", "", 1, 1, "PACS", "r");
+  f.l.transact([&](pqxx::work& w) { ledger::record_instance(w, i); });
+  f.l.transact([&](pqxx::work& w) {
+    ledger::record_conflict(w, i, Text::from_utf8("/first"), Text::from_utf8("/aside/sop.8.conflict-1.dcm"));
+  });
+  f.l.transact([&](pqxx::work& w) {  // redelivered: idempotent
+    ledger::record_conflict(w, i, Text::from_utf8("/first"), Text::from_utf8("/aside/sop.8.conflict-1.dcm"));
+  });
+  CHECK(f.count("SELECT count(*) FROM instance_conflicts WHERE sop_uid = 'sop.8'") == 1);
+  CHECK(f.count("SELECT count(*) FROM events WHERE kind = 'conflict' AND study_uid = 'st.8'") == 1);
+  CHECK(f.query("SELECT path FROM instances WHERE sop_uid = 'sop.8'") == "/first");
 }

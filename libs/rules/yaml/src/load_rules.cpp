@@ -1,6 +1,10 @@
 #include "pacspull/rules_yaml/load_rules.hpp"
 
+#include <fstream>
+#include <iterator>
 #include <set>
+
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::rules {
 namespace {
@@ -182,11 +186,14 @@ RuleSet load_rules(const YAML::Node& rules_node, const std::string& origin) {
 }
 
 RuleSet load_rules_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RulesError(path + ": cannot read file");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (auto line = first_bad_utf8_line(text))
+    throw RulesError(path + ":" + std::to_string(*line) + ": not valid UTF-8 (save the rules file as UTF-8)");
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw RulesError(path + ": cannot read file");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw RulesError(where(path, e.mark) + ": YAML syntax error: " + e.msg);
   }

@@ -40,8 +40,11 @@ class StoreScp {
     std::chrono::seconds dimse_timeout{60};
     size_t max_associations = 8;  // above this, new associations are rejected (transient), not queued
   };
+  enum class Arrival { New, Again, Conflict };
   struct Stored {
-    std::filesystem::path path;
+    std::filesystem::path path;  // the instance's file (the first copy)
+    Arrival arrival = Arrival::New;
+    std::filesystem::path conflict_path;  // Conflict: where the second copy was kept
     core::AttributeMap attributes;
     core::AeTitle calling_ae;
     std::string peer_host;

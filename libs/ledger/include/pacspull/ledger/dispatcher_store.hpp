@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pacspull/core/time.hpp"
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::ledger {
 
@@ -45,7 +46,8 @@ long long begin_dispatch(pqxx::work& w, const std::string& study_uid, int genera
                          const std::vector<std::string>& series_uids, const std::string& reason, const std::string& ai_node);
 std::vector<InstanceToSend> unsent_instances(pqxx::work& w, long long dispatch_id);
 void mark_sent(pqxx::work& w, long long dispatch_id, const std::vector<std::string>& sop_uids);
-void record_dispatch_failure(pqxx::work& w, long long dispatch_id, const std::string& study_uid, const std::string& error);
+void record_dispatch_failure(pqxx::work& w, long long dispatch_id, const std::string& study_uid,
+                             const rules::Text& error);
 // Marks the dispatch sent and the study completed. Returns every file of the dispatch.
 std::vector<std::string> finish_dispatch(pqxx::work& w, long long dispatch_id, const std::string& study_uid,
                                          int generation);

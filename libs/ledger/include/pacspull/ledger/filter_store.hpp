@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pacspull/ledger/checker_store.hpp"
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::ledger {
 
@@ -24,7 +25,8 @@ struct StudyToFilter {
 
 struct VerdictRow {
   bool pass = false;
-  std::string rule, reason, looked_at_json, rule_version, family, kernel;
+  std::string rule, rule_version, family;  // ours
+  rules::Text reason, looked_at_json, kernel;  // carry decoded DICOM text
   std::optional<double> slice_thickness;
 };
 

@@ -8,6 +8,7 @@
 
 #include "pacspull/core/time.hpp"
 #include "pacspull/pipeline/stability.hpp"
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::ledger {
 
@@ -17,7 +18,10 @@ struct PacsNodeRow {
 };
 
 struct FoundStudy {
-  std::string study_uid, accession_number, patient_id, study_date, modalities, description;
+  std::string study_uid;  // checked by the finder: printable ASCII, no spaces
+  // Decoded from the C-FIND answer (rules::Text); raw bytes of non-ASCII values in `raws`.
+  rules::Text accession_number, patient_id, study_date, modalities, description;
+  std::vector<rules::RawText> raws;
   std::optional<core::Time> exam_time;
   std::optional<long> pacs_instances;
   bool pull_at_once = false;  // DX family
@@ -42,7 +46,7 @@ void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes);
 // Records one study of a poll and applies the stability decision in one transaction.
 Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now);
 // Queues studies by hand (doctor's request) at manual priority; matches uid, accession or patient.
-std::vector<MoveWork> request_manual_pull(pqxx::work& w, const std::string& key, int priority, core::Time now);
+std::vector<MoveWork> request_manual_pull(pqxx::work& w, const rules::Text& key, int priority, core::Time now);
 // Queued studies whose move request never reached the mover (no job for the generation),
 // queued before now - older_than. `now` is the service's clock, never the database's.
 std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than, core::Time now);

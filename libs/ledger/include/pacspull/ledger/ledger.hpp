@@ -13,6 +13,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::ledger {
 
@@ -79,13 +82,18 @@ class Ledger {
   std::unique_ptr<pqxx::connection> conn_;
 };
 
-// Appends one line to the event trail of a study (and series).
+// Appends one line to the event trail of a study (and series). `detail` and `attrs_json`
+// are Text: anything that came from outside was decoded on its way in.
 void record_event(pqxx::work& w, const std::string& study_uid, const std::string& series_uid,
-                  const std::string& service, const std::string& kind, const std::string& detail,
-                  const std::string& attrs_json = "");
+                  const std::string& service, const std::string& kind, const rules::Text& detail,
+                  const rules::Text& attrs_json = {});
+
+// Keeps the raw bytes of decoded attributes beside them (table text_raw; first record wins).
+void record_raw_texts(pqxx::work& w, const std::string& study_uid, const std::string& series_uid,
+                      const std::vector<rules::RawText>& raws, const std::string& source);
 
 // Keeps a message no handler could process where an operator sees it (never dropped).
 void park_message(pqxx::work& w, const std::string& service, const std::string& subject, const std::string& payload,
-                  const std::string& reason);
+                  const rules::Text& reason);
 
 }  // namespace pacspull::ledger

@@ -27,7 +27,7 @@ struct MoveJobRow {
 struct MoveAttempt {
   bool success = false;
   int completed = 0, failed = 0, warning = 0;
-  std::string error;
+  rules::Text error;  // from the PACS or the network: decoded
   std::chrono::milliseconds elapsed{0};
 };
 

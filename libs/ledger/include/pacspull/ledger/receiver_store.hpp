@@ -1,19 +1,25 @@
 #pragma once
 // Ledger operations of the receiver: one short transaction per stored instance, made
-// before the C-STORE is answered.
+// before the C-STORE is answered. Every text field is a rules::Text: the PACS's bytes
+// were decoded on the way in (raw bytes kept in `raws`, table text_raw).
 #include <pqxx/pqxx>
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "pacspull/rules/text.hpp"
 
 namespace pacspull::ledger {
 
 struct InstanceRow {
-  std::string study_uid, series_uid, sop_uid, path;
-  std::string accession_number, patient_id, study_date, modality, series_description;
+  rules::Text study_uid, series_uid, sop_uid, path;
+  rules::Text accession_number, patient_id, study_date, modality, series_description;
   std::optional<int> series_number;
   long long bytes = 0;
-  std::string calling_ae, receiver;
+  rules::Text calling_ae, receiver;
+  std::vector<rules::RawText> study_raws;   // study-level attributes with non-ASCII bytes
+  std::vector<rules::RawText> series_raws;  // series-level ones
 };
 
 struct RecordedInstance {
@@ -23,5 +29,11 @@ struct RecordedInstance {
 };
 
 RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i);
+
+// A second copy of an instance with different content, kept aside at `conflict_path`:
+// recorded as a conflict (table instance_conflicts, event "conflict"); the first copy stays
+// the instance's file. Idempotent by conflict_path.
+void record_conflict(pqxx::work& w, const InstanceRow& second, const rules::Text& kept_path,
+                     const rules::Text& conflict_path);
 
 }  // namespace pacspull::ledger

@@ -11,12 +11,24 @@ struct TimelineEvent {
   std::string at, service, kind, detail, series_uid;
 };
 
+// A decoded attribute with the bytes the PACS sent (text_raw), for forensics.
+struct RawTextRow {
+  std::string series_uid, attribute, raw_hex, specific_character_set, decoded, source;
+};
+
+// A second copy of an instance with other content, kept aside (instance_conflicts).
+struct ConflictRow {
+  std::string sop_uid, series_uid, kept_path, conflict_path, calling_ae, at;
+};
+
 struct StudyTimeline {
   std::string study_uid, accession_number, patient_id, study_date, modalities, state, locations;
   int generation = 0;
   long pacs_instances = -1;  // -1: unknown
   long received_instances = 0;
   std::vector<TimelineEvent> events;
+  std::vector<RawTextRow> raw_texts;
+  std::vector<ConflictRow> conflicts;
 };
 
 struct StateCount {
