@@ -117,7 +117,8 @@ fi
 start_postgres "$RUN/pg" "$PG_PORT"
 echo "$(head -n 1 "$(pg_data_dir "$RUN/pg")/postmaster.pid") postgres" >>"$RUN/started.pids"
 if [ "$DEMO" = 1 ]; then
-  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS pacspull WITH (FORCE)" postgres
+  PGOPTIONS="-c client_min_messages=warning" \
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS pacspull WITH (FORCE)" postgres
 fi
 ensure_database pacspull "$PG_PORT"
 start_nats "$RUN/nats" "$NATS_PORT"
