@@ -36,7 +36,7 @@ bus::Decision MoverApp::on_request(bus::Message& m) {
   ledger::MoveWork work{req.study_instance_uid(), req.pacs(), req.reason(), req.series_instance_uid(),
                         req.generation(), static_cast<int>(req.priority()), from_proto(req.exam_time())};
   try {
-    bool fresh = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::enqueue_move(w, work); });
+    bool fresh = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::enqueue_move(w, work, ctx_.clock->now()); });
     if (fresh) wake();
     return bus::Decision::Ack;
   } catch (const ledger::LedgerError& e) {

@@ -6,8 +6,8 @@ namespace pacspull::ledger {
 namespace {
 
 constexpr const char* kEnqueue = R"sql(
-INSERT INTO move_jobs (study_uid, pacs, generation, series_uid, priority, exam_time, reason)
-SELECT $1, $2, $3, $4, $5, to_timestamp($6), $7 WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = $1)
+INSERT INTO move_jobs (study_uid, pacs, generation, series_uid, priority, exam_time, reason, not_before)
+SELECT $1, $2, $3, $4, $5, to_timestamp($6), $7, to_timestamp($8) WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = $1)
 ON CONFLICT (study_uid, generation, series_uid) DO NOTHING RETURNING id)sql";
 
 constexpr const char* kResetRunning = "UPDATE move_jobs SET status = 'pending' WHERE status = 'running'";
@@ -69,10 +69,10 @@ std::optional<core::Time> from_epoch(const pqxx::field& f) {
 
 }  // namespace
 
-bool enqueue_move(pqxx::work& w, const MoveWork& m) {
+bool enqueue_move(pqxx::work& w, const MoveWork& m, core::Time now) {
   std::optional<long long> exam = m.exam_time ? std::optional<long long>(epoch(*m.exam_time)) : std::nullopt;
   pqxx::result r = w.exec_params(kEnqueue, m.study_uid, m.pacs, m.generation, m.series_uid, m.priority, exam,
-                                   rules::Text::from_utf8(m.reason).str());
+                                   rules::Text::from_utf8(m.reason).str(), epoch(now));
   if (r.empty()) return false;
   record_event(w, m.study_uid, m.series_uid, "mover", "move-queued",
                rules::Text::from_utf8("move queued from " + m.pacs + " (generation " + std::to_string(m.generation) +

@@ -112,10 +112,10 @@ TEST_CASE("Mover: requests are idempotent and jobs run by priority, then exam ti
   auto job = [&](const char* uid, int prio, std::chrono::hours exam) {
     return ledger::MoveWork{uid, "main", "test", "", 1, prio, now - 48h + exam};
   };
-  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.late", 1, 10h)); }));
-  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.late", 1, 10h)); }));
-  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.early", 1, 1h)); }));
-  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.manual", 3, 20h)); }));
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.late", 1, 10h), now); }));
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.late", 1, 10h), now); }));
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.early", 1, 1h), now); }));
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, job("s.manual", 3, 20h), now); }));
   std::vector<std::string> order;
   while (auto j = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); })) {
     order.push_back(j->work.study_uid);
@@ -133,7 +133,7 @@ TEST_CASE("Mover: a job left running by a crash runs again") {
   Fixture f;
   auto now = core::Clock::now();
   f.l.transact([&](pqxx::work& w) { ledger::observe_study(w, ct_study("s.1", 5), {}, now); });
-  f.l.transact([&](pqxx::work& w) { ledger::enqueue_move(w, {"s.1", "main", "", "", 1, 1, now}); });
+  f.l.transact([&](pqxx::work& w) { ledger::enqueue_move(w, {"s.1", "main", "", "", 1, 1, now}, now); });
   REQUIRE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); }));
   CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); }));
   CHECK(f.l.transact([](pqxx::work& w) { return ledger::reset_running_jobs(w); }) == 1);

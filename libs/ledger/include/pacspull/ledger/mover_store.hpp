@@ -32,7 +32,8 @@ struct MoveAttempt {
 };
 
 // Returns true when the job is new (a redelivered request changes nothing).
-bool enqueue_move(pqxx::work& w, const MoveWork& m);
+// The job is due at `now` (the mover's clock, the one claim_next_job compares with).
+bool enqueue_move(pqxx::work& w, const MoveWork& m, core::Time now);
 // Jobs left running by a crash go back to pending: the move is simply done again.
 int reset_running_jobs(pqxx::work& w);
 // Claims the next due job (marks it running, the study pulling); nullopt when none.
