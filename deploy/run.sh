@@ -198,7 +198,8 @@ supervise() {
   done
 }
 for s in "${SERVICES[@]}"; do
-  supervise "$s" &
+  # (bash's own "Killed" notices for the child go to logs/run.log, not the terminal)
+  supervise "$s" 2>>"$RUN/logs/run.log" &
   echo $! >"$RUN/$s.supervisor.pid"
   echo "$! run.sh" >>"$RUN/started.pids" # the supervisor: a subshell of this script
 done
