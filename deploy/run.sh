@@ -134,13 +134,14 @@ if [ "$DEMO" = 1 ]; then
   AI_PORT=$(port 11113); TAKEN+=("$AI_PORT")
   RECEIVER_PORT=$(port 11112); TAKEN+=("$RECEIVER_PORT")
   SITE="$RUN/site.yaml"
+  # Ports stand quoted in the template ("@X@", so that it is YAML too) and become numbers.
   subst=(-e "s|@STORE@|$RUN/store|" -e "s|@PG_PORT@|$PG_PORT|" -e "s|@NATS_PORT@|$NATS_PORT|"
-    -e "s|@PACS_PORT@|$PACS_PORT|" -e "s|@AI_PORT@|$AI_PORT|" -e "s|@RECEIVER_PORT@|$RECEIVER_PORT|")
+    -e "s|\"@PACS_PORT@\"|$PACS_PORT|" -e "s|\"@AI_PORT@\"|$AI_PORT|" -e "s|\"@RECEIVER_PORT@\"|$RECEIVER_PORT|")
   i=1
   for s in "${SERVICES[@]}"; do
     GRPC[$s]=$(port $((50050 + i))); TAKEN+=("${GRPC[$s]}")
     m=$(port $((9100 + i))); TAKEN+=("$m")
-    subst+=(-e "s|@${s^^}_GRPC@|${GRPC[$s]}|" -e "s|@${s^^}_METRICS@|$m|")
+    subst+=(-e "s|\"@${s^^}_GRPC@\"|${GRPC[$s]}|" -e "s|\"@${s^^}_METRICS@\"|$m|")
     i=$((i + 1))
   done
   sed "${subst[@]}" deploy/demo/site.demo.yaml >"$SITE"
