@@ -8,6 +8,10 @@ namespace pacspull::runtime {
 ClockChoice clock_from_environment() {
   const char* fake = std::getenv("PACSPULL_FAKE_NOW");
   if (!fake || !*fake) return {std::make_shared<SystemClock>(), std::nullopt};
+  const char* hooks = std::getenv("PACSPULL_TEST_HOOKS");
+  if (!hooks || std::string(hooks) != "1")
+    throw std::invalid_argument(
+        "PACSPULL_FAKE_NOW is set but PACSPULL_TEST_HOOKS=1 is not: refusing to run on a fake clock by accident");
   std::optional<core::Time> start = core::parse_iso(fake);
   if (!start)
     throw std::invalid_argument(std::string("PACSPULL_FAKE_NOW '") + fake +

@@ -1,7 +1,8 @@
 // The real finder at 00:30 local time against a real Orthanc: the night's studies are
 // found at once (issue 6, part 3), and with OT enabled in the rules the finder queries OT
 // without being told (part 5). The finder's clock is set through the PACSPULL_FAKE_NOW
-// test hook (runtime/clock.hpp); real PostgreSQL and nats-server from tests/run.sh.
+// test hook (with PACSPULL_TEST_HOOKS=1, runtime/clock.hpp); real PostgreSQL and
+// nats-server from tests/run.sh.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
@@ -81,7 +82,7 @@ void run_finder(const OrthancPacs& pacs, const fs::path& dir, Run& run, const st
   }
   fs::path log = dir / ("finder-" + std::to_string(grpc) + ".log");
   auto p = ChildProcess::spawn({bin("pacspull-finder").string(), "--config", config.string()},
-                               {{"PACSPULL_FAKE_NOW", run.fake_now}}, log);
+                               {{"PACSPULL_FAKE_NOW", run.fake_now}, {"PACSPULL_TEST_HOOKS", "1"}}, log);
   bool all = wait_for(
       [&] {
         if (read_file(log).find("poll done") == std::string::npos) return false;
@@ -183,6 +184,10 @@ TEST_CASE("An unknown time zone or a malformed PACSPULL_FAKE_NOW stops the finde
   CHECK_THAT(read_file(log), Catch::Contains("site.yaml:2: 'timezone': unknown time zone 'Asia/Shangai'"));
   fs::remove(log);
   CHECK(run_command({bin("pacspull-finder").string(), "--config", site("Asia/Shanghai").string()},
-                    std::chrono::seconds(30), log, {{"PACSPULL_FAKE_NOW", "tonight"}}) == 2);
+                    std::chrono::seconds(30), log, {{"PACSPULL_FAKE_NOW", "tonight"}, {"PACSPULL_TEST_HOOKS", "1"}}) == 2);
   CHECK_THAT(read_file(log), Catch::Contains("PACSPULL_FAKE_NOW 'tonight' is not an instant"));
+  fs::remove(log);
+  CHECK(run_command({bin("pacspull-finder").string(), "--config", site("Asia/Shanghai").string()},
+                    std::chrono::seconds(30), log, {{"PACSPULL_FAKE_NOW", "2026-03-14T16:30:00Z"}}) == 2);
+  CHECK_THAT(read_file(log), Catch::Contains("PACSPULL_TEST_HOOKS=1 is not"));
 }

@@ -39,10 +39,12 @@ class ShiftedClock final : public Clock {
   std::chrono::steady_clock::time_point origin_;
 };
 
-// The test hook: PACSPULL_FAKE_NOW="2026-03-14T16:30:00Z" starts the service's clock at
-// that instant (ShiftedClock); unset, the system clock. Returns the clock and, when the
-// hook is used, a description for the start-up warning. Throws std::invalid_argument on
-// a malformed value (a configuration error: exit code 2).
+// The test hook: PACSPULL_FAKE_NOW="2026-03-14T16:30:00Z" together with
+// PACSPULL_TEST_HOOKS=1 starts the service's clock at that instant (ShiftedClock); unset,
+// the system clock. Returns the clock and, when the hook is used, a description for the
+// start-up warning. Throws std::invalid_argument (a configuration error: exit code 2) on a
+// malformed value, or when PACSPULL_FAKE_NOW comes without PACSPULL_TEST_HOOKS=1: a stray
+// variable in production must stop the service, not shift its clock silently.
 struct ClockChoice {
   std::shared_ptr<const Clock> clock;
   std::optional<std::string> fake_note;
