@@ -56,7 +56,14 @@ def main(argv):
         print(f"  unexpected at the AI node: {sop}")
     for sop, n in sorted(twice.items())[:10]:
         print(f"  received {n} times: {sop}")
-    return 1 if bad or received != want_sops or twice else 0
+    # A dispatcher killed with kill -9 may re-send the one instance the AI node had
+    # confirmed but the ledger had not yet recorded (at most one per kill): a chaos run
+    # allows that many extra C-STOREs (CHECK_ALLOW_TWICE), a normal run none.
+    extra = sum(n - 1 for n in twice.values())
+    allowed = int(os.environ.get("CHECK_ALLOW_TWICE", "0"))
+    if twice:
+        print(f"  {extra} extra C-STOREs at the AI node, {allowed} allowed")
+    return 1 if bad or received != want_sops or extra > allowed else 0
 
 
 if __name__ == "__main__":

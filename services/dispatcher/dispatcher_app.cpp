@@ -9,6 +9,7 @@
 #include "messages.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
+#include "pacspull/ledger/outbox.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
@@ -36,6 +37,9 @@ DispatcherApp::DispatcherApp(runtime::Context& ctx) : ctx_(ctx) {}
 
 void DispatcherApp::run() {
   rpc::Server server(ctx_.ports.grpc_port, {this});
+  relay_ = std::make_unique<OutboxRelay>(*ctx_.ledger, *ctx_.bus, ctx_.metrics.get(),
+                                         OutboxRelay::Options{ctx_.service, 100, std::chrono::milliseconds(1000)});
+  relay_->start();  // events committed before a crash are published now
   bus::Worker worker(*ctx_.bus, runtime::dispatcher_consumer(), [this](bus::Message& m) { return on_filtered(m); });
   worker.start();
   spdlog::info("dispatcher: gRPC on :{}, AI node {}@{}:{}", server.port(), ctx_.config.ai_node.ae_title.str(),
@@ -43,6 +47,7 @@ void DispatcherApp::run() {
   while (!ctx_.stop->wait_for(std::chrono::seconds(3600))) {
   }
   worker.stop();
+  relay_->stop();
 }
 
 bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
@@ -76,24 +81,29 @@ bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
           .Increment();
       return bus::Decision::Retry;
     }
-    auto files = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::finish_dispatch(w, id, uid, s->generation); });
+    // The state change and its event commit together (transactional outbox): a crash or a
+    // bus outage after this line delays the event, never loses it.
+    const auto dispatched_at = ctx_.clock->now();
+    size_t file_count = ctx_.ledger->transact([&](pqxx::work& w) {
+      auto files = ledger::finish_dispatch(w, id, uid, s->generation);
+      events::v1::DispatchDone done;
+      done.set_study_instance_uid(uid);
+      done.set_accession_number(s->accession_number);
+      done.set_patient_id(s->patient_id);
+      for (const auto& x : plan.series) done.add_series_instance_uids(x);
+      for (const auto& f : files) done.add_file_paths(f);
+      done.set_priority(static_cast<common::v1::Priority>(s->priority));
+      done.set_ai_node(ai_name);
+      done.set_reason(plan.reason);
+      done.mutable_dispatched_at()->set_seconds(
+          std::chrono::duration_cast<std::chrono::seconds>(dispatched_at.time_since_epoch()).count());
+      ledger::enqueue_event(w, ctx_.service, runtime::subjects::kDispatchDone,
+                            "dispatch." + uid + "." + std::to_string(s->generation), done.SerializeAsString());
+      return files.size();
+    });
+    relay_->notify();
     ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "ok"}}).Increment();
-    spdlog::info("dispatcher: study {} sent to {}: {} ({} files)", uid, ai_name, plan.reason, files.size());
-
-    events::v1::DispatchDone done;
-    done.set_study_instance_uid(uid);
-    done.set_accession_number(s->accession_number);
-    done.set_patient_id(s->patient_id);
-    for (const auto& x : plan.series) done.add_series_instance_uids(x);
-    for (const auto& f : files) done.add_file_paths(f);
-    done.set_priority(static_cast<common::v1::Priority>(s->priority));
-    done.set_ai_node(ai_name);
-    done.set_reason(plan.reason);
-    done.mutable_dispatched_at()->set_seconds(
-        std::chrono::duration_cast<std::chrono::seconds>(core::Clock::now().time_since_epoch()).count());
-    if (!runtime::publish(*ctx_.bus, runtime::subjects::kDispatchDone, done,
-                          "dispatch." + uid + "." + std::to_string(s->generation)))
-      ctx_.metrics->counter("pacspull_dispatcher_event_failures_total", "dispatch events not published").Increment();
+    spdlog::info("dispatcher: study {} sent to {}: {} ({} files)", uid, ai_name, plan.reason, file_count);
     return bus::Decision::Ack;
   } catch (const ledger::LedgerError& e) {
     spdlog::warn("dispatcher: study {}: {}", uid, e.what());
@@ -111,13 +121,21 @@ bool DispatcherApp::send(long long dispatch_id, const std::string& study_uid, bu
       files.emplace_back(todo[j].path);
       sop_of[todo[j].path] = todo[j].sop_uid;
     }
-    dicom::StoreResult r = dicom::store(scu_options(cfg), peer_of(cfg.ai_node), files);
-    std::vector<std::string> sent;
-    for (const auto& f : files) {
-      bool failed = std::any_of(r.failures.begin(), r.failures.end(), [&](const auto& x) { return x.first == f; });
-      if (!failed) sent.push_back(sop_of[f.string()]);
-    }
-    ctx_.ledger->transact([&](pqxx::work& w) { ledger::mark_sent(w, dispatch_id, sent); });
+    // Each instance is recorded as soon as the AI node confirmed it: a crash re-sends at most
+    // the one in flight. What could not be recorded at once (ledger hiccup) is recorded after.
+    std::vector<std::string> sent, unrecorded;
+    auto record = [&](const std::filesystem::path& f) {
+      const std::string& sop = sop_of[f.string()];
+      sent.push_back(sop);
+      try {
+        ctx_.ledger->transact([&](pqxx::work& w) { ledger::mark_sent(w, dispatch_id, {sop}); });
+      } catch (const std::exception&) {
+        unrecorded.push_back(sop);
+      }
+    };
+    dicom::StoreResult r = dicom::store(scu_options(cfg), peer_of(cfg.ai_node), files, record);
+    if (!unrecorded.empty())
+      ctx_.ledger->transact([&](pqxx::work& w) { ledger::mark_sent(w, dispatch_id, unrecorded); });
     ctx_.metrics->counter("pacspull_dispatcher_instances_sent_total", "instances sent to the AI node")
         .Increment(static_cast<double>(sent.size()));
     m.in_progress();

@@ -68,6 +68,45 @@ OFCondition receive_response(T_ASC_Association* assoc, int timeout, T_DIMSE_Mess
 
 }  // namespace
 
+EchoResult echo(const ScuOptions& options, const Peer& peer) {
+  detail::ensure_dcmtk_setup();
+  const auto started = std::chrono::steady_clock::now();
+  EchoResult result;
+  const std::string what = "C-ECHO to " + describe(peer);
+  auto finish = [&]() {
+    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    if (result.error) spdlog::warn("dicom: {}", result.error->message);
+    return result;
+  };
+  ScuAssociation assoc;
+  if (auto err = assoc.open(options, peer, {{UID_VerificationSOPClass, uncompressed_syntaxes()}})) {
+    const bool rejected = err->message.rfind("association rejected", 0) == 0 ||
+                          err->message.rfind("no presentation context accepted", 0) == 0;
+    result.failed_at = rejected ? EchoResult::Stage::Associate : EchoResult::Stage::Connect;
+    result.error = Error{err->cls, what + ": " + err->message};
+    return finish();
+  }
+  DIC_US status = 0;
+  DcmDataset* detail_ds = nullptr;
+  OFCondition cond = DIMSE_echoUser(assoc.get(), assoc.next_message_id(), DIMSE_NONBLOCKING,
+                                    seconds(options.dimse_timeout), &status, &detail_ds);
+  delete detail_ds;
+  if (cond.bad()) {
+    result.failed_at = EchoResult::Stage::Echo;
+    result.error = detail::network_error(what, cond);
+    assoc.abort();
+    return finish();
+  }
+  assoc.release();
+  if (status != STATUS_Success) {
+    result.failed_at = EchoResult::Stage::Echo;
+    result.error = detail::status_error(what, status);
+    return finish();
+  }
+  result.ok = true;
+  return finish();
+}
+
 FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, const core::AttributeMap& keys) {
   detail::ensure_dcmtk_setup();
   FindResult result;
@@ -174,23 +213,27 @@ FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, c
 }
 
 MoveResult move(const ScuOptions& options, const Peer& peer, const core::AeTitle& destination,
-                const core::StudyUid& study, const std::optional<core::SeriesUid>& series) {
+                const core::StudyUid& study, const std::optional<core::SeriesUid>& series,
+                const std::optional<core::SopInstanceUid>& instance) {
   detail::ensure_dcmtk_setup();
   const auto started = std::chrono::steady_clock::now();
   MoveResult result;
   const std::string what = "C-MOVE of study " + study.str() + (series ? " series " + series->str() : std::string()) +
-                           " from " + describe(peer) + " to " + destination.str();
+                           (instance ? " instance " + instance->str() : std::string()) + " from " + describe(peer) +
+                           " to " + destination.str();
   auto finish = [&]() {
     result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     if (result.error) spdlog::warn("dicom: {}", result.error->message);
     return result;
   };
-  if (study.empty() || (series && series->empty())) {
+  if (study.empty() || (series && series->empty()) || (instance && (instance->empty() || !series))) {
     result.error = Error{ErrorClass::Permanent, what + ": empty UID"};
     return finish();
   }
-  core::AttributeMap keys{{"QueryRetrieveLevel", series ? "SERIES" : "STUDY"}, {"StudyInstanceUID", study.str()}};
+  core::AttributeMap keys{{"QueryRetrieveLevel", instance ? "IMAGE" : series ? "SERIES" : "STUDY"},
+                          {"StudyInstanceUID", study.str()}};
   if (series) keys.set("SeriesInstanceUID", series->str());
+  if (instance) keys.set("SOPInstanceUID", instance->str());
   DcmDataset identifier;
   if (std::string err = detail::put_attributes(keys, identifier); !err.empty()) {
     result.error = Error{ErrorClass::Permanent, what + ": " + err};
@@ -270,7 +313,8 @@ MoveResult move(const ScuOptions& options, const Peer& peer, const core::AeTitle
   return finish();
 }
 
-StoreResult store(const ScuOptions& options, const Peer& peer, const std::vector<std::filesystem::path>& files) {
+StoreResult store(const ScuOptions& options, const Peer& peer, const std::vector<std::filesystem::path>& files,
+                  const std::function<void(const std::filesystem::path&)>& on_sent) {
   detail::ensure_dcmtk_setup();
   StoreResult result;
   if (files.empty()) return result;
@@ -367,6 +411,7 @@ StoreResult store(const ScuOptions& options, const Peer& peer, const std::vector
     const uint16_t status = rsp.DimseStatus;
     if (status == STATUS_Success || (status & 0xF000) == 0xB000) {
       ++result.sent;
+      if (on_sent) on_sent(item.path);
     } else {
       result.failures.emplace_back(item.path, "refused with status " + detail::hex_status(status));
     }

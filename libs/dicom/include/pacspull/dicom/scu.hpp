@@ -1,11 +1,12 @@
 #pragma once
-// DICOM service-class-user calls against a PACS: C-FIND, C-MOVE (Study Root) and C-STORE.
+// DICOM service-class-user calls against a PACS: C-ECHO, C-FIND, C-MOVE (Study Root) and C-STORE.
 // Each call opens one association, does its work, releases (or aborts on error) and
 // returns a value; none throws for network or peer failures. Calls are independent and
 // may run concurrently from different threads.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,6 +17,20 @@
 #include "pacspull/dicom/types.hpp"
 
 namespace pacspull::dicom {
+
+struct EchoResult {
+  bool ok = false;
+  // Where it failed, for an operator's diagnosis: the TCP connection (wrong host or port,
+  // a firewall), the association (the PACS refused our request: its reason, e.g. "Called
+  // AE Title Not Recognized", is in the message), or the C-ECHO exchange.
+  enum class Stage { None, Connect, Associate, Echo };
+  Stage failed_at = Stage::None;
+  std::optional<Error> error;
+  std::chrono::milliseconds elapsed{0};
+};
+
+// C-ECHO (Verification): one association, one echo, release.
+EchoResult echo(const ScuOptions& options, const Peer& peer);
 
 struct FindResult {
   std::vector<core::AttributeMap> matches;
@@ -39,11 +54,13 @@ struct MoveResult {
   std::chrono::milliseconds elapsed{0};
 };
 
-// C-MOVE (synchronous) of a study, or of one series of it, to `destination`.
+// C-MOVE (synchronous) of a study, one series of it, or one instance of that series
+// (`instance` needs `series`; `pullctl pacs test` moves one instance), to `destination`.
 // ok == true only says the PACS claims success: whether the images arrived is for the
 // receiver to count (a C-MOVE "success" proves nothing about arrival).
 MoveResult move(const ScuOptions& options, const Peer& peer, const core::AeTitle& destination,
-                const core::StudyUid& study, const std::optional<core::SeriesUid>& series = std::nullopt);
+                const core::StudyUid& study, const std::optional<core::SeriesUid>& series = std::nullopt,
+                const std::optional<core::SopInstanceUid>& instance = std::nullopt);
 
 struct StoreResult {
   size_t sent = 0;  // files answered with Success or a Warning status
@@ -55,6 +72,10 @@ struct StoreResult {
 // pair of the files exactly that transfer syntax (no transcoding). A file that cannot be
 // read or is refused is reported in `failures`; the others are still sent. At most 128
 // distinct pairs fit one association; files beyond that are reported as failures.
-StoreResult store(const ScuOptions& options, const Peer& peer, const std::vector<std::filesystem::path>& files);
+// `on_sent`, when given, is called with each file as soon as the peer answered Success or
+// a Warning for it, before the next file is sent: a caller that records it there re-sends at
+// most the one file in flight if it crashes (the peer is not told twice what it confirmed).
+StoreResult store(const ScuOptions& options, const Peer& peer, const std::vector<std::filesystem::path>& files,
+                  const std::function<void(const std::filesystem::path&)>& on_sent = {});
 
 }  // namespace pacspull::dicom
