@@ -35,6 +35,15 @@ UPDATE studies SET last_instance_at = now(),
   state = 'pulling'
 WHERE study_uid = $1)sql";
 
+// An instance whose file left the store after hand-off (003_storage) and arrives again.
+constexpr const char* kReviveInstance = R"sql(
+UPDATE instances SET deleted_at = NULL, path = $2, bytes = $3, receiver = $4, received_at = now()
+WHERE sop_uid = $1 AND deleted_at IS NOT NULL RETURNING 1)sql";
+constexpr const char* kReviveStudy = R"sql(
+UPDATE studies SET files_deleted_at = NULL, last_instance_at = now() WHERE study_uid = $1)sql";
+// Waits for a deletion in progress (it locks the row), then reads its outcome.
+constexpr const char* kInstanceDeleted = "SELECT deleted_at IS NOT NULL FROM instances WHERE sop_uid = $1 FOR SHARE";
+
 constexpr const char* kInsertConflict = R"sql(
 INSERT INTO instance_conflicts (sop_uid, study_uid, series_uid, kept_path, conflict_path, bytes, calling_ae, receiver)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -53,6 +62,13 @@ RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i) {
   out.new_instance = !w.exec_params(kInsertInstance, i.sop_uid.str(), series, study, i.path.str(), i.bytes,
                                     i.calling_ae.str(), i.receiver.str())
                           .empty();
+  if (!out.new_instance && i.file_placed) {
+    out.revived = !w.exec_params(kReviveInstance, i.sop_uid.str(), i.path.str(), i.bytes, i.receiver.str()).empty();
+    if (out.revived) w.exec_params(kReviveStudy, study);
+  } else if (!out.new_instance) {
+    pqxx::result r = w.exec_params(kInstanceDeleted, i.sop_uid.str());
+    out.file_gone = !r.empty() && r[0][0].as<bool>();
+  }
   if (out.new_instance) {
     std::string before = w.exec_params1(kLockState, study)[0].c_str();
     w.exec_params(kTouchStudy, study);

@@ -20,12 +20,17 @@ struct InstanceRow {
   rules::Text calling_ae, receiver;
   std::vector<rules::RawText> study_raws;   // study-level attributes with non-ASCII bytes
   std::vector<rules::RawText> series_raws;  // series-level ones
+  // The receiver placed this file now (it was not in the store). False: an identical copy
+  // was already there, which the store's life cycle may have deleted meanwhile.
+  bool file_placed = true;
 };
 
 struct RecordedInstance {
   bool new_instance = false;  // false: a duplicate (same SOP instance UID) was re-stored
   bool new_series = false;
   bool reopened = false;      // a settled study got new images: it goes round again
+  bool revived = false;       // its files had been deleted after hand-off; this copy is the file again
+  bool file_gone = false;     // !file_placed and the copy compared against was deleted: not stored
 };
 
 RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i);
