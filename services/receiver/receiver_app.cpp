@@ -1,9 +1,17 @@
 #include "receiver_app.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <set>
+
 #include "pacspull/ledger/receiver_store.hpp"
+#include "pacspull/ledger/storage_store.hpp"
+#include "pacspull/pipeline/storage.hpp"
 #include "pacspull/rpc/server.hpp"
 
 namespace pacspull::services {
@@ -15,6 +23,14 @@ const std::vector<std::string_view> kStudyTextAttributes = {
     "Manufacturer"};
 const std::vector<std::string_view> kSeriesTextAttributes = {
     "SeriesDescription", "ProtocolName", "BodyPartExamined", "ImageComments", "ConvolutionKernel"};
+
+constexpr auto kStorageCheckEvery = std::chrono::seconds(1);
+constexpr int kSweepEveryChecks = 5;    // the deletion sweep runs every 5 s
+constexpr int kSweepBatch = 200;        // settled studies looked at per sweep
+constexpr long kTmpfsMagic = 0x01021994;
+constexpr auto kLongKeepOnTmpfs = std::chrono::hours(1);
+
+core::Seconds seconds(config::Millis m) { return std::chrono::duration_cast<core::Seconds>(m); }
 
 }  // namespace
 
@@ -35,6 +51,8 @@ void ReceiverApp::run() {
   o.acse_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.local.acse_timeout);
   o.dimse_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.local.dimse_timeout);
   o.max_associations = static_cast<size_t>(cfg.receiver.max_associations);
+  o.stale_temp_age = seconds(cfg.receiver.stale_temp_age);
+  warn_if_tmpfs();
   scp_ = std::make_unique<dicom::StoreScp>(o, [this](const dicom::StoreScp::Stored& s) { return on_stored(s); });
   try {
     dicom_port_ = scp_->start();
@@ -46,10 +64,22 @@ void ReceiverApp::run() {
   rpc::Server server(ctx_.ports.grpc_port, {this});
   spdlog::info("receiver {}: AE {} on DICOM port {}, storing under {}, gRPC :{}", instance_id_, o.ae_title.str(),
                dicom_port_, o.storage_root.string(), server.port());
-  // The DICOM adapter counts what it answered; export the growth every few seconds.
+  // The DICOM adapter counts what it answered; export the growth every second.
   dicom::StoreScp::Counters last{};
-  while (!ctx_.stop->wait_for(std::chrono::seconds(5))) {
+  bool refusing = check_storage(false);
+  server.set_serving(!refusing);
+  for (int tick = 1; !ctx_.stop->wait_for(kStorageCheckEvery); ++tick) {
+    if (bool now_refusing = check_storage(refusing); now_refusing != refusing) {
+      refusing = now_refusing;
+      server.set_serving(!refusing);
+    }
+    if (tick % kSweepEveryChecks == 0) sweep_store();
     auto c = scp_->counters();
+    if (c.refused > last.refused)
+      ctx_.metrics
+          ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
+                    {{"reason", "storage_cap"}})
+          .Increment(static_cast<double>(c.refused - last.refused));
     ctx_.metrics->gauge("pacspull_receiver_associations", "associations accepted since start").Set(c.associations);
     if (c.failed > last.failed)
       ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status")
@@ -60,7 +90,106 @@ void ReceiverApp::run() {
           .Increment(static_cast<double>(c.rejected - last.rejected));
     last = c;
   }
-  scp_->stop();
+  // SIGTERM: readiness off first so a balancer stops sending, then let work in flight finish.
+  server.set_serving(false);
+  const size_t left = scp_->drain(std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.config.receiver.drain_grace));
+  spdlog::info("receiver {}: drained ({} associations aborted at the end of the grace period)", instance_id_, left);
+}
+
+void ReceiverApp::warn_if_tmpfs() {
+  const auto& cfg = ctx_.config;
+  struct statfs fs {};
+  if (::statfs(cfg.local.storage_root.c_str(), &fs) != 0 || static_cast<long>(fs.f_type) != kTmpfsMagic) return;
+  spdlog::info("receiver: storage_root {} is a tmpfs (RAM): deletion after hand-off keeps it small",
+               cfg.local.storage_root.string());
+  if (cfg.receiver.keep_after_dispatch > kLongKeepOnTmpfs || cfg.receiver.retention > std::chrono::hours(24))
+    spdlog::warn("receiver: storage_root is a tmpfs but keep_after_dispatch is {} s and retention {} s: the store "
+                 "holds studies in memory that long; the storage cap refuses new images when it fills",
+                 seconds(cfg.receiver.keep_after_dispatch).count(), seconds(cfg.receiver.retention).count());
+}
+
+bool ReceiverApp::check_storage(bool refusing) {
+  const auto& rc = ctx_.config.receiver;
+  struct statvfs vfs {};
+  if (::statvfs(ctx_.config.local.storage_root.c_str(), &vfs) != 0) {
+    spdlog::error("receiver: cannot read free space of {}: {}", ctx_.config.local.storage_root.string(),
+                  std::strerror(errno));
+    ctx_.metrics->counter("pacspull_receiver_store_check_failures_total", "failed statvfs of the storage root")
+        .Increment();
+    return refusing;
+  }
+  pipeline::StoreUsage usage{static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize,
+                             static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize};
+  ctx_.metrics->gauge("pacspull_receiver_store_free_bytes", "bytes free for the receiver in the storage root's filesystem")
+      .Set(static_cast<double>(usage.free_bytes));
+  ctx_.metrics->gauge("pacspull_receiver_store_capacity_bytes", "size of the storage root's filesystem")
+      .Set(static_cast<double>(usage.capacity_bytes));
+  const pipeline::CapDecision d =
+      pipeline::storage_cap(refusing, usage, rc.storage_high_watermark, rc.storage_low_watermark);
+  if (d.changed) {
+    if (d.refusing) spdlog::error("receiver {}: store {}", instance_id_, d.reason);
+    else spdlog::warn("receiver {}: store {}", instance_id_, d.reason);
+  }
+  ctx_.metrics
+      ->gauge("pacspull_receiver_store_refusing", "1 while the store is over its high watermark (C-STOREs get 0xA700)")
+      .Set(d.refusing ? 1 : 0);
+  scp_->set_refusing(d.refusing);
+  refusing_.store(d.refusing);
+  return d.refusing;
+}
+
+void ReceiverApp::sweep_store() {
+  const auto& rc = ctx_.config.receiver;
+  const pipeline::RetentionPolicy policy{seconds(rc.keep_after_dispatch), seconds(rc.retention)};
+  const core::Time now = ctx_.clock->now();
+  const std::filesystem::path root = ctx_.config.local.storage_root;
+  try {
+    if (!sweeper_) sweeper_ = ctx_.open_ledger();
+    auto candidates = sweeper_->transact(
+        [&](pqxx::work& w) { return ledger::settled_studies_with_files(w, kSweepBatch); });
+    for (const auto& c : candidates) {
+      if (pipeline::deletion_due(c.study, policy, now).action != pipeline::DeleteAction::Delete) continue;
+      std::set<std::filesystem::path> dirs;
+      auto remove = [&](const std::string& path) -> std::string {
+        const std::filesystem::path p(path);
+        if (::unlink(p.c_str()) != 0 && errno != ENOENT) return "unlink " + path + ": " + std::strerror(errno);
+        dirs.insert(p.parent_path());
+        return {};
+      };
+      try {
+        ledger::DeletedStudy d = sweeper_->transact([&](pqxx::work& w) {
+          dirs.clear();
+          return ledger::delete_study_files(w, c.study_uid, policy, now, remove);
+        });
+        if (!d.deleted) continue;  // no longer due: reopened or a dispatch began meanwhile
+        // Empty series and study directories go too (rmdir fails on a non-empty one: a
+        // replica placing a new instance there keeps it).
+        for (const auto& dir : dirs) {
+          for (std::filesystem::path p = dir; p.has_parent_path() && p != root && p.string().size() > root.string().size();
+               p = p.parent_path()) {
+            if (p.filename() == ".conflicts" || ::rmdir(p.c_str()) != 0) break;
+          }
+        }
+        ctx_.metrics->counter("pacspull_receiver_studies_deleted_total", "studies whose files left the store").Increment();
+        ctx_.metrics->counter("pacspull_receiver_files_deleted_total", "files deleted after hand-off or retention")
+            .Increment(static_cast<double>(d.files));
+        ctx_.metrics->counter("pacspull_receiver_bytes_deleted_total", "bytes deleted after hand-off or retention")
+            .Increment(static_cast<double>(d.bytes));
+        spdlog::info("receiver: study {}: {} files ({} bytes) deleted from the store ({})", c.study_uid, d.files,
+                     d.bytes, d.reason);
+      } catch (const std::exception& e) {
+        spdlog::error("receiver: cannot delete the files of study {}: {}; next sweep retries", c.study_uid,
+                      rules::Text::from_utf8(e.what()).str());
+        ctx_.metrics->counter("pacspull_receiver_delete_failures_total", "studies whose deletion failed (retried)")
+            .Increment();
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("receiver: store sweep failed: {}; retrying in a few seconds", rules::Text::from_utf8(e.what()).str());
+    ctx_.metrics->counter("pacspull_receiver_delete_failures_total", "studies whose deletion failed (retried)")
+        .Increment();
+    sweeper_.reset();
+  }
 }
 
 std::unique_ptr<ledger::Ledger> ReceiverApp::take_connection() {
@@ -99,6 +228,7 @@ dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored
   row.receiver = Text::from_utf8(instance_id_);
   row.study_raws = rules::raw_texts(a, kStudyTextAttributes);
   row.series_raws = rules::raw_texts(a, kSeriesTextAttributes);
+  row.file_placed = s.arrival == dicom::StoreScp::Arrival::New;
   try {
     std::unique_ptr<ledger::Ledger> l = take_connection();
     ledger::RecordedInstance r = l->transact([&](pqxx::work& w) {
@@ -106,9 +236,23 @@ dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored
         ledger::record_conflict(w, row, row.path, Text::from_utf8(s.conflict_path.string()));
         return ledger::RecordedInstance{};
       }
-      return ledger::record_instance(w, row);
+      ledger::RecordedInstance recorded = ledger::record_instance(w, row);
+      // Its file left the store after hand-off and this copy landed while the deletion ran.
+      if (recorded.revived && !std::filesystem::exists(s.path))
+        throw std::runtime_error("file " + s.path.string() + " was deleted while it arrived again");
+      return recorded;
     });
     give_back(std::move(l));
+    if (r.file_gone) {
+      spdlog::warn("receiver: {} arrived again while its study's files were being deleted; answering "
+                   "out-of-resources so the sender sends it again",
+                   row.sop_uid.str());
+      ctx_.metrics
+          ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
+                    {{"reason", "deleted_meanwhile"}})
+          .Increment();
+      return dicom::StoreScp::SinkResult::RetryLater;
+    }
     ctx_.metrics->counter("pacspull_receiver_instances_stored_total", "instances stored and recorded").Increment();
     ctx_.metrics->counter("pacspull_receiver_bytes_total", "bytes stored").Increment(static_cast<double>(s.bytes));
     if (s.arrival == dicom::StoreScp::Arrival::Conflict)

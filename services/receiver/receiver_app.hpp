@@ -4,6 +4,13 @@
 // is down the answer is "out of resources" and the PACS retries: nothing is acknowledged
 // that is not recorded. Replicas share the storage root and the ledger; each records
 // itself in `instances.receiver`.
+//
+// Store life cycle: the main loop checks the store's free space every second (above the
+// high watermark every C-STORE is answered 0xA700 and readiness is NOT_SERVING, until at
+// or below the low watermark) and sweeps settled studies every few seconds, deleting the
+// files of those due (pipeline::deletion_due; any replica may delete any study, the ledger
+// row lock makes it once). SIGTERM drains: no new associations, NOT_SERVING, those in
+// flight get receiver.drain_grace to finish.
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -26,6 +33,10 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
   dicom::StoreScp::SinkResult on_stored(const dicom::StoreScp::Stored& s);
   std::unique_ptr<ledger::Ledger> take_connection();
   void give_back(std::unique_ptr<ledger::Ledger> l);
+  // Storage cap: returns the refusing state after this check.
+  bool check_storage(bool refusing);
+  void sweep_store();
+  void warn_if_tmpfs();
 
   runtime::Context& ctx_;
   std::string instance_id_;
@@ -33,6 +44,8 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
   std::vector<std::unique_ptr<ledger::Ledger>> pool_;  // one connection per concurrent association
   std::unique_ptr<dicom::StoreScp> scp_;
   uint16_t dicom_port_ = 0;
+  std::unique_ptr<ledger::Ledger> sweeper_;  // the sweep's own connection
+  std::atomic<bool> refusing_{false};
 };
 
 }  // namespace pacspull::services

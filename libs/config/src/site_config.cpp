@@ -244,12 +244,29 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.ports(m, "mover", c.mover.ports);
 
   const YAML::Node rc = root["receiver"];
-  r.only(rc, "receiver", {"dicom_port", "allowed_callers", "max_associations", "grpc_port", "metrics_port"});
+  r.only(rc, "receiver", {"dicom_port", "allowed_callers", "max_associations", "keep_after_dispatch", "retention",
+                          "storage_high_watermark", "storage_low_watermark", "stale_temp_age", "drain_grace",
+                          "grpc_port", "metrics_port"});
   r.integer(rc, "receiver", "dicom_port", c.receiver.dicom_port, 0, 65535);
   std::vector<std::string> callers;
   r.strings(rc, "receiver", "allowed_callers", callers);
   for (auto& a : callers) c.receiver.allowed_callers.emplace_back(a);
   r.integer(rc, "receiver", "max_associations", c.receiver.max_associations, 1, 1024);
+  r.duration(rc, "receiver", "keep_after_dispatch", c.receiver.keep_after_dispatch);
+  r.duration(rc, "receiver", "retention", c.receiver.retention);
+  r.duration(rc, "receiver", "stale_temp_age", c.receiver.stale_temp_age);
+  r.duration(rc, "receiver", "drain_grace", c.receiver.drain_grace);
+  for (auto [key, mark] : {std::pair{"storage_high_watermark", &c.receiver.storage_high_watermark},
+                           std::pair{"storage_low_watermark", &c.receiver.storage_low_watermark}}) {
+    std::string text;
+    r.text(rc, "receiver", key, text);
+    if (text.empty()) continue;
+    if (auto w = pipeline::parse_watermark(text)) *mark = *w;
+    else r.error(rc[key].IsDefined() ? rc[key] : rc, std::string("'receiver.") + key + "' must be a percentage (\"90%\") or a size (\"20GiB\"), not '" + text + "'");
+  }
+  if (c.receiver.storage_low_watermark.kind == c.receiver.storage_high_watermark.kind &&
+      c.receiver.storage_low_watermark.value > c.receiver.storage_high_watermark.value)
+    r.error(rc, "'receiver.storage_low_watermark' must not be above 'receiver.storage_high_watermark'");
   r.ports(rc, "receiver", c.receiver.ports);
 
   r.only(root["filter"], "filter", {"grpc_port", "metrics_port"});

@@ -21,7 +21,8 @@ std::string fsync_path(const std::filesystem::path& path) {
   if (fd < 0) return "open " + path.string() + ": " + std::strerror(errno);
   std::string err;
   if (::fsync(fd) != 0) err = "fsync " + path.string() + ": " + std::strerror(errno);
-  ::close(fd);
+  // Network filesystems may report a write error only at close.
+  if (::close(fd) != 0 && err.empty()) err = "close " + path.string() + ": " + std::strerror(errno);
   return err;
 }
 
@@ -44,6 +45,11 @@ void mark_durable(const std::filesystem::path& dir) {
   durable_dirs.insert(dir.string());
 }
 }  // namespace
+
+void forget_durable_directories() {
+  std::lock_guard lock(durable_mutex);
+  durable_dirs.clear();
+}
 
 std::string create_directories_durably(const std::filesystem::path& root, const std::filesystem::path& dir) {
   std::filesystem::path current = root;

@@ -11,6 +11,10 @@ std::string fsync_path(const std::filesystem::path& path);
 // Creates `dir` and missing parents below `root` (root itself must exist); every directory
 // created has its parent fsynced, so the new entry survives a crash. Safe under concurrency.
 std::string create_directories_durably(const std::filesystem::path& root, const std::filesystem::path& dir);
+// Forgets which directories are known to exist: the store's life cycle removes empty
+// study and series directories (possibly another replica's doing), so a placement that
+// finds its directory gone calls this and creates it again.
+void forget_durable_directories();
 
 enum class Placed { Moved, TargetExists, Error };
 // Renames `from` to `to` only if `to` does not exist (renameat2 RENAME_NOREPLACE: atomic

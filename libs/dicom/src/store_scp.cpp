@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -14,6 +15,7 @@
 #include <list>
 #include <mutex>
 #include <stdexcept>
+#include <random>
 #include <thread>
 
 #include "dcmtk/config/osconfig.h"
@@ -28,6 +30,7 @@
 #include "pacspull/core/attributes.hpp"
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/dicom/storage.hpp"
+#include "pacspull/pipeline/storage.hpp"
 #include "pacspull/rules/text.hpp"
 
 namespace pacspull::dicom {
@@ -85,6 +88,10 @@ struct StoreScp::Impl {
   int listen_fd = -1;
   std::thread acceptor;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> refusing{false};
+  std::string temp_host;
+  uint64_t temp_random = 0;
   bool started = false;
   bool stopped = false;
   std::mutex lifecycle_mutex;
@@ -98,11 +105,12 @@ struct StoreScp::Impl {
   std::atomic<size_t> active{0};
   std::atomic<uint64_t> temp_sequence{0};
 
-  std::atomic<uint64_t> associations{0}, stored{0}, failed{0}, rejected{0};
+  std::atomic<uint64_t> associations{0}, stored{0}, failed{0}, rejected{0}, refused{0};
 
   uint16_t open_listener();
   void accept_loop();
   void reap_finished_workers(bool all);
+  void remove_stale_temp_files();
   void serve(T_ASC_Association* assoc);
   OFCondition handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres, T_DIMSE_C_StoreRQ& request,
                            const std::string& calling, const std::string& peer);
@@ -183,12 +191,16 @@ void StoreScp::Impl::reap_finished_workers(bool all) {
 }
 
 void StoreScp::Impl::accept_loop() {
-  while (!stopping.load()) {
+  while (!stopping.load() && !draining.load()) {
     reap_finished_workers(false);
     T_ASC_Association* assoc = nullptr;
     // 1 s slices: stop() is also signalled by shutting the listen socket down.
     OFCondition cond = ASC_receiveAssociation(net, &assoc, kMaxReceivePdu, nullptr, nullptr, OFFalse, DUL_NOBLOCK, 1);
-    if (stopping.load()) {
+    if (stopping.load() || draining.load()) {
+      if (assoc != nullptr && cond.good()) {
+        reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+               ASC_REASON_SP_PRES_TEMPORARYCONGESTION, "shutting down");
+      }
       destroy(assoc);
       break;
     }
@@ -334,8 +346,27 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
                                          const std::string& peer) {
   const int timeout = clamp_seconds(options.dimse_timeout);
   const std::filesystem::path temp =
-      incoming / ("rx-" + std::to_string(::getpid()) + "-" + std::to_string(temp_sequence.fetch_add(1)) + ".tmp");
+      incoming / pipeline::temp_name(temp_host, ::getpid(), temp_random, temp_sequence.fetch_add(1));
   uint16_t status = kStatusSuccess;
+  if (refusing.load()) {
+    // Over the storage cap: drain the dataset without writing it; the sender retries.
+    DIC_UL bytes = 0, pdvs = 0;
+    OFCondition cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+    if (cond.bad()) return cond;
+    ++refused;
+    ++failed;
+    T_DIMSE_C_StoreRSP response;
+    std::memset(&response, 0, sizeof response);
+    response.MessageIDBeingRespondedTo = request.MessageID;
+    response.DimseStatus = kStatusOutOfResources;
+    response.DataSetType = DIMSE_DATASET_NULL;
+    response.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+    OFStandard::strlcpy(response.AffectedSOPClassUID, request.AffectedSOPClassUID,
+                        sizeof response.AffectedSOPClassUID);
+    OFStandard::strlcpy(response.AffectedSOPInstanceUID, request.AffectedSOPInstanceUID,
+                        sizeof response.AffectedSOPInstanceUID);
+    return DIMSE_sendStoreResponse(assoc, pres, &request, &response, nullptr);
+  }
   DcmOutputFileStream* stream = nullptr;
   OFCondition cond = DIMSE_createFilestream(temp.c_str(), &request, assoc, pres, OFTrue, &stream);
   if (cond.bad()) {
@@ -349,7 +380,17 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
   } else {
     T_ASC_PresentationContextID data_pres = pres;
     cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
+    // A write error DCMTK swallowed leaves the stream's status bad; an error the kernel
+    // reports only at writeback or close surfaces at our own fsync in place_instance.
+    const OFCondition written = stream->status();
     delete stream;  // closes the file
+    if (cond.good() && written.bad()) {
+      std::error_code ec;
+      std::filesystem::remove(temp, ec);
+      spdlog::error("dicom scp {}: cannot write {}: {}; answering out-of-resources", options.ae_title.str(),
+                    temp.string(), written.text());
+      status = kStatusOutOfResources;
+    } else
     if (cond.bad()) {
       std::error_code ec;
       std::filesystem::remove(temp, ec);
@@ -430,7 +471,18 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
   StoreScp::Arrival arrival = StoreScp::Arrival::New;
   std::filesystem::path conflict_path;
   std::string err;
-  switch (detail::rename_no_replace(temp, final_path, &err)) {
+  detail::Placed placed = detail::rename_no_replace(temp, final_path, &err);
+  if (placed == detail::Placed::Error && !std::filesystem::exists(final_path.parent_path(), ec)) {
+    // Its study's directories were removed after hand-off since we last saw them.
+    detail::forget_durable_directories();
+    if (std::string e = detail::create_directories_durably(options.storage_root, final_path.parent_path());
+        !e.empty()) {
+      spdlog::error("dicom scp {}: {}", ae, e);
+      return discard(kStatusOutOfResources);
+    }
+    placed = detail::rename_no_replace(temp, final_path, &err);
+  }
+  switch (placed) {
     case detail::Placed::Moved:
       break;
     case detail::Placed::Error:
@@ -448,6 +500,7 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
         case detail::Compare::Different: {
           arrival = StoreScp::Arrival::Conflict;
           const std::filesystem::path dir = conflicts / final_path.parent_path().lexically_relative(options.storage_root);
+          if (!std::filesystem::exists(dir, ec)) detail::forget_durable_directories();  // removed after hand-off
           if (std::string e = detail::create_directories_durably(options.storage_root, dir); !e.empty()) {
             spdlog::error("dicom scp {}: {}", ae, e);
             return discard(kStatusOutOfResources);
@@ -517,13 +570,15 @@ uint16_t StoreScp::start() {
   std::error_code ec;
   std::filesystem::create_directories(s.incoming, ec);
   if (ec) throw std::runtime_error("StoreScp: cannot create " + s.incoming.string() + ": " + ec.message());
-  // Temp files of a previous run were never acknowledged: their senders will resend.
-  size_t stale = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(s.incoming, ec)) {
-    std::error_code rm;
-    if (std::filesystem::remove(entry.path(), rm)) ++stale;
+  std::string host = s.options.host;
+  if (host.empty()) {
+    char name[256] = {0};
+    ::gethostname(name, sizeof name - 1);
+    host = name;
   }
-  if (stale > 0) spdlog::warn("dicom scp {}: removed {} unacknowledged temp files", s.options.ae_title.str(), stale);
+  s.temp_host = pipeline::temp_host(host);
+  s.temp_random = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
+  s.remove_stale_temp_files();
 
   const uint16_t port = s.open_listener();
   s.started = true;
@@ -553,7 +608,65 @@ void StoreScp::stop() {
 }
 
 StoreScp::Counters StoreScp::counters() const {
-  return {impl_->associations.load(), impl_->stored.load(), impl_->failed.load(), impl_->rejected.load()};
+  return {impl_->associations.load(), impl_->stored.load(), impl_->failed.load(), impl_->rejected.load(),
+          impl_->refused.load()};
+}
+
+void StoreScp::set_refusing(bool refusing) { impl_->refusing.store(refusing); }
+
+size_t StoreScp::drain(std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.lifecycle_mutex);
+    if (!s.started || s.stopped) return 0;
+    if (!s.draining.exchange(true)) {
+      // New connections are refused by the kernel from here on; the acceptor leaves its loop.
+      ::shutdown(s.listen_fd, SHUT_RDWR);
+      if (s.acceptor.joinable()) s.acceptor.join();
+      spdlog::info("dicom scp {}: draining, {} associations in flight, grace {} ms", s.options.ae_title.str(),
+                   s.active.load(), grace.count());
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (s.active.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polls a condition with a deadline
+  const size_t left = s.active.load();
+  if (left > 0)
+    spdlog::warn("dicom scp {}: drain grace over, aborting {} associations still open", s.options.ae_title.str(), left);
+  stop();
+  return left;
+}
+
+void StoreScp::Impl::remove_stale_temp_files() {
+  // Temp files were never acknowledged: their senders resend. But a receiver sharing this
+  // store (another pod, another process on this host) may be writing its own right now.
+  const auto now = std::filesystem::file_time_type::clock::now();
+  const long my_pid = ::getpid();
+  size_t removed = 0, kept = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(incoming, ec)) {
+    std::error_code e;
+    const auto mtime = std::filesystem::last_write_time(entry.path(), e);
+    if (e) continue;  // vanished meanwhile: its writer placed or removed it
+    pipeline::TempFile f;
+    f.owner = pipeline::parse_temp_name(entry.path().filename().string());
+    f.age = std::chrono::duration_cast<core::Seconds>(now - mtime);
+    if (f.owner && f.owner->host == temp_host && f.owner->pid != my_pid)
+      f.owner_alive = ::kill(static_cast<pid_t>(f.owner->pid), 0) == 0 || errno == EPERM;
+    const pipeline::TempDecision d = pipeline::stale_temp(f, temp_host, my_pid, options.stale_temp_age);
+    if (d.action == pipeline::TempAction::Remove) {
+      if (std::filesystem::remove(entry.path(), e)) ++removed;
+      spdlog::info("dicom scp {}: removed temp file {}: {}", options.ae_title.str(), entry.path().filename().string(),
+                   d.reason);
+    } else {
+      ++kept;
+      spdlog::info("dicom scp {}: kept temp file {}: {}", options.ae_title.str(), entry.path().filename().string(),
+                   d.reason);
+    }
+  }
+  if (removed > 0 || kept > 0)
+    spdlog::warn("dicom scp {}: {} unacknowledged temp files removed, {} of other receivers kept",
+                 options.ae_title.str(), removed, kept);
 }
 
 }  // namespace pacspull::dicom

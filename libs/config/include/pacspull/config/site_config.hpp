@@ -14,6 +14,7 @@
 
 #include "pacspull/core/ids.hpp"
 #include "pacspull/core/timezone.hpp"
+#include "pacspull/pipeline/storage.hpp"
 #include "pacspull/rules/rules.hpp"
 
 namespace pacspull::config {
@@ -88,6 +89,17 @@ struct SiteConfig {
     uint16_t dicom_port = 11112;
     std::vector<core::AeTitle> allowed_callers;
     int max_associations = 16;
+    // Store life cycle (services/README.md): files of a dispatched study leave the store
+    // keep_after_dispatch after its dispatch is confirmed; studies that end not dispatched
+    // (unsupported, failed) after `retention`. The ledger keeps the record.
+    Millis keep_after_dispatch{0};
+    Millis retention{24LL * 3600 * 1000};
+    // Storage cap: above high (share of the filesystem used, or bytes used) every C-STORE
+    // is answered 0xA700 and readiness is NOT_SERVING; at or below low it resumes.
+    pipeline::Watermark storage_high_watermark{pipeline::Watermark::Kind::Percent, 90};
+    pipeline::Watermark storage_low_watermark{pipeline::Watermark::Kind::Percent, 80};
+    Millis stale_temp_age{3600 * 1000};  // temp files older than this are removed at start-up
+    Millis drain_grace{30000};           // SIGTERM: associations in flight get this long to finish
     ServicePorts ports{50053, 9103};
   } receiver;
 

@@ -39,6 +39,12 @@ class StoreScp {
     std::chrono::seconds acse_timeout{30};
     std::chrono::seconds dimse_timeout{60};
     size_t max_associations = 8;  // above this, new associations are rejected (transient), not queued
+    // Temp files are named rx-<host>-<pid>-<random>-<sequence>.tmp (pipeline/storage.hpp):
+    // unique across receivers sharing one store. `host`: the host or pod name (empty =
+    // gethostname()). At start(), a temp file is removed only when it is this host's and its
+    // writer no longer runs (or is our own pid reused), or older than stale_temp_age.
+    std::string host;
+    std::chrono::seconds stale_temp_age{3600};
   };
   enum class Arrival { New, Again, Conflict };
   struct Stored {
@@ -60,7 +66,8 @@ class StoreScp {
     uint64_t associations = 0;  // accepted associations
     uint64_t stored = 0;        // instances answered Success
     uint64_t failed = 0;        // instances answered with a failure status
-    uint64_t rejected = 0;      // associations rejected (AE titles, capacity, no contexts)
+    uint64_t rejected = 0;      // associations rejected (AE titles, capacity, no contexts, draining)
+    uint64_t refused = 0;       // C-STOREs answered 0xA700 because the store is over its cap
   };
 
   StoreScp(Options options, Sink sink);
@@ -72,6 +79,14 @@ class StoreScp {
   // Returns the bound port. Throws std::runtime_error when it cannot listen (start-up
   // error) and std::invalid_argument for bad options. Call once.
   uint16_t start();
+  // While set, every C-STORE is answered 0xA700 (out of resources) without touching the
+  // disk: the sender retries later. Thread-safe; takes effect at the next C-STORE.
+  void set_refusing(bool refusing);
+  // Graceful stop (SIGTERM): new associations are refused at once (the listen socket is
+  // closed), associations in flight run until their peer releases them or `grace` ends,
+  // then stop() aborts what is left at its next message boundary. Returns the number of
+  // associations still open when the grace period ended.
+  size_t drain(std::chrono::milliseconds grace);
   // Stops accepting; each running association is aborted at its next message boundary
   // (within ~1 s when idle; an instance being received is finished first, bounded by the
   // DIMSE timeout; a silent connection still in negotiation by acse_timeout). Joins all
