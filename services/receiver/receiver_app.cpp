@@ -146,7 +146,7 @@ void ReceiverApp::sweep_store() {
   try {
     if (!sweeper_) sweeper_ = ctx_.open_ledger();
     auto candidates = sweeper_->transact(
-        [&](pqxx::work& w) { return ledger::settled_studies_with_files(w, kSweepBatch); });
+        [&](pqxx::work& w) { return ledger::settled_studies_with_files(w, policy, now, kSweepBatch); });
     for (const auto& c : candidates) {
       if (pipeline::deletion_due(c.study, policy, now).action != pipeline::DeleteAction::Delete) continue;
       std::set<std::filesystem::path> dirs;

@@ -17,8 +17,13 @@ SELECT s.study_uid, s.state, s.generation, s.dispatched_generation,
        EXISTS (SELECT 1 FROM dispatches d WHERE d.study_uid = s.study_uid AND d.status = 'sent')
 FROM studies s)sql";
 
+// Narrows to studies that may be due ($2: now - keep_after_dispatch, $3: now - retention),
+// so studies waiting out their retention never crowd the batch; deletion_due decides.
 constexpr const char* kSettledWithFiles = R"sql(
 WHERE s.files_deleted_at IS NULL AND s.state IN ('unsupported', 'completed', 'failed')
+  AND ((s.state_changed_at <= to_timestamp($2) AND s.state IN ('completed', 'unsupported')
+        AND EXISTS (SELECT 1 FROM dispatches d WHERE d.study_uid = s.study_uid AND d.status = 'sent'))
+       OR s.state_changed_at <= to_timestamp($3))
 ORDER BY s.state_changed_at LIMIT $1)sql";
 
 // The deleter holds this lock for the whole deletion: a reopen (finder, checker,
@@ -57,9 +62,13 @@ StoredStudyRow to_row(const pqxx::row& r) {
 
 }  // namespace
 
-std::vector<StoredStudyRow> settled_studies_with_files(pqxx::work& w, int limit) {
+std::vector<StoredStudyRow> settled_studies_with_files(pqxx::work& w, const pipeline::RetentionPolicy& policy,
+                                                      core::Time now, int limit) {
   std::vector<StoredStudyRow> out;
-  for (const auto& r : w.exec_params(std::string(kStudyFacts) + kSettledWithFiles, limit)) out.push_back(to_row(r));
+  for (const auto& r : w.exec_params(std::string(kStudyFacts) + kSettledWithFiles, limit,
+                                     epoch_seconds(now - policy.keep_after_dispatch),
+                                     epoch_seconds(now - policy.retention)))
+    out.push_back(to_row(r));
   return out;
 }
 

@@ -137,3 +137,24 @@ TEST_CASE("The host's zone follows TZ like the C library, else /etc/localtime") 
   CHECK_FALSE(host_time_zone().name().empty());  // /etc/localtime, or UTC without it
   if (saved) setenv("TZ", keep.c_str(), 1);
 }
+
+TEST_CASE("Receiver store life cycle keys: defaults, values, bad watermarks named") {
+  SiteConfig d = parse_site_config(kMinimal, "min.yaml");
+  CHECK(d.receiver.keep_after_dispatch == std::chrono::seconds(0));
+  CHECK(d.receiver.retention == std::chrono::hours(24));
+  CHECK(d.receiver.storage_high_watermark.value == 90);
+  CHECK(d.receiver.storage_low_watermark.value == 80);
+  CHECK(d.receiver.drain_grace == std::chrono::seconds(30));
+  SiteConfig c = parse_site_config(std::string(kMinimal) +
+                                       "receiver: {keep_after_dispatch: 10m, retention: 2h, storage_high_watermark: "
+                                       "20GiB, storage_low_watermark: 10GiB, stale_temp_age: 30m, drain_grace: 5s}\n",
+                                   "s.yaml");
+  CHECK(c.receiver.keep_after_dispatch == std::chrono::minutes(10));
+  CHECK(c.receiver.storage_high_watermark.kind == pacspull::pipeline::Watermark::Kind::Bytes);
+  CHECK(c.receiver.storage_low_watermark.value == 10.0 * 1073741824);
+  CHECK(c.receiver.stale_temp_age == std::chrono::minutes(30));
+  CHECK_THROWS_WITH(parse_site_config(std::string(kMinimal) + "receiver: {storage_high_watermark: lots}\n", "s.yaml"),
+                    Contains("s.yaml:7") && Contains("'receiver.storage_high_watermark' must be a percentage"));
+  CHECK_THROWS_WITH(parse_site_config(std::string(kMinimal) + "receiver: {storage_high_watermark: 70%}\n", "s.yaml"),
+                    Contains("must not be above 'receiver.storage_high_watermark'"));
+}

@@ -22,8 +22,11 @@ struct StoredStudyRow {
   pipeline::StoredStudy study;
 };
 
-// Settled studies whose files are still in the store, oldest settled first, at most `limit`.
-std::vector<StoredStudyRow> settled_studies_with_files(pqxx::work& w, int limit);
+// Settled studies whose files are still in the store and that may be due at `now` under
+// `policy` (a coarse SQL filter; pipeline::deletion_due decides), oldest settled first, at
+// most `limit`.
+std::vector<StoredStudyRow> settled_studies_with_files(pqxx::work& w, const pipeline::RetentionPolicy& policy,
+                                                      core::Time now, int limit);
 
 struct DeletedStudy {
   bool deleted = false;  // false: no longer due (reopened, dispatch pending, already done)
