@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -41,6 +42,17 @@ constexpr uint16_t kStatusSuccess = 0x0000;
 constexpr uint16_t kStatusOutOfResources = 0xA700;
 constexpr uint16_t kStatusCannotUnderstand = 0xC000;
 constexpr const char* kIncomingDir = ".incoming";
+// Below this many free bytes a C-STORE is answered 0xA700 without writing: DCMTK 3.6.7's
+// DIMSE_receiveDataSetInFile, when the file write fails on the dataset's last PDV (always,
+// for a dataset in one PDV), waits to drain data that never comes, until the DIMSE
+// timeout, and the sender sees an abort instead of a status it retries on.
+constexpr unsigned long long kMinFreeBytes = 16ULL << 20;
+
+bool nearly_full(const std::filesystem::path& dir) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return false;  // let the write report the problem
+  return static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize < kMinFreeBytes;
+}
 constexpr const char* kConflictsDir = ".conflicts";
 
 // Acceptor preference when a context proposes several: uncompressed first, so a PACS that
@@ -348,8 +360,9 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
   const std::filesystem::path temp =
       incoming / pipeline::temp_name(temp_host, ::getpid(), temp_random, temp_sequence.fetch_add(1));
   uint16_t status = kStatusSuccess;
-  if (refusing.load()) {
-    // Over the storage cap: drain the dataset without writing it; the sender retries.
+  if (refusing.load() || nearly_full(incoming)) {
+    // Over the storage cap, or the disk nearly full: drain the dataset without writing it;
+    // the sender retries.
     DIC_UL bytes = 0, pdvs = 0;
     OFCondition cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
     if (cond.bad()) return cond;

@@ -341,3 +341,45 @@ TEST_CASE("SIGTERM drains: every instance answered Success is on disk and in the
   WARN(acknowledged.size() << " of " << inst.size() << " acknowledged before the drain ended, " << recorded.size()
                            << " recorded");
 }
+
+TEST_CASE("A full disk (watermarks off) answers A700, leaves nothing half-written, and resumes when space returns",
+          "[receiver][storage]") {
+  TestDatabase db;
+  Receiver r;
+  r.dir = make_temp_dir("pacspull-receiver-enospc");
+  r.store = r.dir / "store";
+  r.log = r.dir / "receiver.log";
+  r.config = r.dir / "site.yaml";
+  fs::create_directories(r.store);
+  if (::mount("tmpfs", r.store.c_str(), "tmpfs", 0, "size=24m") != 0) {
+    WARN("skipped: cannot mount a 24 MB tmpfs at " << r.store << " (" << std::strerror(errno)
+                                                   << "); run as root to test a full disk");
+    return;
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{r.store};
+  write_config(r, db, ", storage_high_watermark: \"100%\", storage_low_watermark: \"100%\"");
+  start(r);
+  // The filler takes every free byte it can.
+  const fs::path filler = r.store / "filler";
+  {
+    std::ofstream f(filler, std::ios::binary);
+    std::string kb(1024, 'x');
+    for (int n = 0; n < 32768 && f; ++n) f << kb;
+  }
+  const auto inst = make_instances(r.dir / "in", "full", 1, 4);
+  auto answers = send(r, inst, r.dir / "storescu-full.log");
+  REQUIRE_FALSE(answers.empty());
+  for (const auto& [sop, status] : answers) CHECK(status.find("OutOfResources") != std::string::npos);
+  pqxx::connection c(db.url());
+  CHECK(count(c, "SELECT count(*) FROM instances") == 0);
+  CHECK(files_under(r.store / ".incoming").empty());  // no half-written temp file stays
+
+  fs::remove(filler);
+  answers = send(r, inst, r.dir / "storescu-back.log");
+  for (const auto& i : inst) CHECK(answers[i.sop] == "Success");
+  CHECK(count(c, "SELECT count(*) FROM instances") == static_cast<long long>(inst.size()));
+  CHECK(r.process.stop(40s) == 0);
+}

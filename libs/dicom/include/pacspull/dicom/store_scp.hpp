@@ -80,7 +80,8 @@ class StoreScp {
   // error) and std::invalid_argument for bad options. Call once.
   uint16_t start();
   // While set, every C-STORE is answered 0xA700 (out of resources) without touching the
-  // disk: the sender retries later. Thread-safe; takes effect at the next C-STORE.
+  // disk: the sender retries later. Thread-safe; takes effect at the next C-STORE. The
+  // same answer, whatever this flag, when the store has less than 16 MiB free.
   void set_refusing(bool refusing);
   // Graceful stop (SIGTERM): new associations are refused at once (the listen socket is
   // closed), associations in flight run until their peer releases them or `grace` ends,
