@@ -19,6 +19,18 @@ dicom::ScuOptions scu_options(const config::SiteConfig& c, size_t max_results) {
 
 dicom::Peer peer_of(const config::DicomNode& n) { return dicom::Peer{n.ae_title, n.host, n.port}; }
 
+core::AttributeMap study_query(const std::string& from, const std::string& to, const std::string& modality) {
+  return core::AttributeMap{{"StudyDate", from == to ? from : from + "-" + to},
+                            {"ModalitiesInStudy", modality},
+                            {"StudyInstanceUID", ""},
+                            {"AccessionNumber", ""},
+                            {"PatientID", ""},
+                            {"StudyTime", ""},
+                            {"StudyDescription", ""},
+                            {"NumberOfStudyRelatedInstances", ""},
+                            {"SpecificCharacterSet", ""}};
+}
+
 void to_proto(const std::optional<core::Time>& t, google::protobuf::Timestamp* out) {
   if (!t) return;
   out->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count());

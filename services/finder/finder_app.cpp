@@ -19,18 +19,6 @@
 namespace pacspull::services {
 namespace {
 
-core::AttributeMap study_query(const std::string& from, const std::string& to, const std::string& modality) {
-  return core::AttributeMap{{"StudyDate", from == to ? from : from + "-" + to},
-                            {"ModalitiesInStudy", modality},
-                            {"StudyInstanceUID", ""},
-                            {"AccessionNumber", ""},
-                            {"PatientID", ""},
-                            {"StudyTime", ""},
-                            {"StudyDescription", ""},
-                            {"NumberOfStudyRelatedInstances", ""},
-                            {"SpecificCharacterSet", ""}};
-}
-
 // DX family only (no CT): few images, pulled as soon as found.
 bool pull_at_once(const rules::RuleSet& rs, const std::vector<std::string>& modalities) {
   bool dx = false;

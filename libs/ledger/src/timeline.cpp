@@ -38,7 +38,128 @@ SELECT sop_uid, series_uid, kept_path, conflict_path, calling_ae,
   to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
 FROM instance_conflicts WHERE study_uid = $1 ORDER BY id)sql";
 
+constexpr const char* kDayProgress = R"sql(
+WITH got AS (
+  SELECT i.study_uid, count(*) AS n FROM instances i JOIN studies s USING (study_uid)
+  WHERE s.study_date = $1 GROUP BY i.study_uid)
+SELECT s.modalities, s.state, count(*),
+  count(*) FILTER (WHERE s.filtered_generation > 0),
+  count(*) FILTER (WHERE s.dispatched_generation > 0),
+  coalesce(sum(s.pacs_instances), 0)::bigint, coalesce(sum(got.n), 0)::bigint
+FROM studies s LEFT JOIN got USING (study_uid)
+WHERE s.study_date = $1 GROUP BY s.modalities, s.state ORDER BY s.modalities, s.state)sql";
+
+constexpr const char* kRecent = R"sql(
+SELECT
+  (SELECT count(*) FROM studies WHERE study_date = $1 AND state IN ('completed', 'unsupported')
+     AND state_changed_at > now() - make_interval(secs => $2)),
+  (SELECT count(*) FROM instances i JOIN studies s USING (study_uid)
+     WHERE s.study_date = $1 AND i.received_at > now() - make_interval(secs => $2)),
+  coalesce((SELECT extract(epoch FROM now() - min(first_seen_at)) FROM studies WHERE study_date = $1), 0)::double precision)sql";
+
+constexpr const char* kOldestPending = R"sql(
+SELECT s.study_uid, s.state, s.modalities,
+  extract(epoch FROM now() - s.first_seen_at)::double precision,
+  extract(epoch FROM now() - s.state_changed_at)::double precision,
+  coalesce(s.pacs_instances, -1), (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid),
+  coalesce(e.service, ''), coalesce(e.kind, ''), coalesce(e.detail, ''),
+  coalesce(extract(epoch FROM now() - e.at), 0)::double precision
+FROM studies s
+LEFT JOIN LATERAL (SELECT service, kind, detail, at FROM events
+                   WHERE study_uid = s.study_uid ORDER BY at DESC, id DESC LIMIT 1) e ON true
+WHERE s.study_date = $1 AND s.state NOT IN ('completed', 'unsupported', 'failed')
+ORDER BY s.first_seen_at, s.study_uid LIMIT 1)sql";
+
+constexpr const char* kParkedList = R"sql(
+SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), service, subject, reason, length(payload)
+FROM parked_messages ORDER BY id)sql";
+constexpr const char* kParkedLock = "SELECT subject, payload FROM parked_messages WHERE id = $1 FOR UPDATE";
+constexpr const char* kParkedDelete = "DELETE FROM parked_messages WHERE id = $1";
+
+constexpr const char* kAuditStudy = R"sql(
+SELECT s.state, coalesce(s.pacs_instances, -1), (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid),
+  s.short, s.generation, s.filtered_generation, s.dispatched_generation,
+  coalesce((SELECT m.status || ': ' || m.last_error FROM move_jobs m WHERE m.study_uid = s.study_uid
+            ORDER BY m.id DESC LIMIT 1), ''),
+  coalesce((SELECT string_agg(DISTINCT r.verdict_reason, '; ') FROM series r
+            WHERE r.study_uid = s.study_uid AND r.verdict IS NOT NULL), '')
+FROM studies s WHERE s.study_uid = $1)sql";
+
+constexpr const char* kHasInstance = "SELECT 1 FROM instances WHERE sop_uid = $1";
+
 }  // namespace
+
+bool has_instance(pqxx::work& w, const std::string& sop_uid) { return !w.exec_params(kHasInstance, sop_uid).empty(); }
+
+std::vector<pipeline::StateRow> day_progress(pqxx::work& w, const std::string& study_date) {
+  std::vector<pipeline::StateRow> out;
+  for (const auto& r : w.exec_params(kDayProgress, study_date))
+    out.push_back({r[0].c_str(), r[1].c_str(), r[2].as<long>(), r[3].as<long>(), r[4].as<long>(), r[5].as<long>(),
+                   r[6].as<long>()});
+  return out;
+}
+
+pipeline::RecentActivity recent_activity(pqxx::work& w, const std::string& study_date, double window_seconds) {
+  auto r = w.exec_params1(kRecent, study_date, window_seconds);
+  pipeline::RecentActivity a;
+  a.window_seconds = window_seconds;
+  a.studies_done = r[0].as<long>();
+  a.instances_received = r[1].as<long>();
+  a.since_start_seconds = r[2].as<double>();
+  return a;
+}
+
+std::optional<PendingStudy> oldest_pending(pqxx::work& w, const std::string& study_date) {
+  auto rows = w.exec_params(kOldestPending, study_date);
+  if (rows.empty()) return std::nullopt;
+  const auto& r = rows[0];
+  PendingStudy p;
+  p.study_uid = r[0].c_str();
+  p.state = r[1].c_str();
+  p.modalities = r[2].c_str();
+  p.waiting_seconds = r[3].as<double>();
+  p.in_state_seconds = r[4].as<double>();
+  p.pacs_instances = r[5].as<long>();
+  p.received_instances = r[6].as<long>();
+  p.event_service = r[7].c_str();
+  p.event_kind = r[8].c_str();
+  p.event_detail = r[9].c_str();
+  p.event_age_seconds = r[10].as<double>();
+  return p;
+}
+
+std::vector<ParkedMessage> parked_messages(pqxx::work& w) {
+  std::vector<ParkedMessage> out;
+  for (const auto& r : w.exec(kParkedList))
+    out.push_back({r[0].as<long long>(), r[1].c_str(), r[2].c_str(), r[3].c_str(), r[4].c_str(), r[5].as<long>()});
+  return out;
+}
+
+std::optional<ParkedPayload> lock_parked(pqxx::work& w, long long id) {
+  auto rows = w.exec_params(kParkedLock, id);
+  if (rows.empty()) return std::nullopt;
+  pqxx::binarystring bytes(rows[0][1]);
+  return ParkedPayload{rows[0][0].c_str(), bytes.str()};
+}
+
+void delete_parked(pqxx::work& w, long long id) { w.exec_params0(kParkedDelete, id); }
+
+std::optional<AuditStudy> audit_study(pqxx::work& w, const std::string& study_uid) {
+  auto rows = w.exec_params(kAuditStudy, study_uid);
+  if (rows.empty()) return std::nullopt;
+  const auto& r = rows[0];
+  AuditStudy a;
+  a.state = r[0].c_str();
+  a.pacs_instances = r[1].as<long>();
+  a.received_instances = r[2].as<long>();
+  a.short_received = r[3].as<bool>();
+  a.generation = r[4].as<int>();
+  a.filtered_generation = r[5].as<int>();
+  a.dispatched_generation = r[6].as<int>();
+  a.last_move = r[7].c_str();
+  a.filter_reason = r[8].c_str();
+  return a;
+}
 
 std::vector<std::pair<std::string, double>> oldest_per_state(pqxx::work& w) {
   std::vector<std::pair<std::string, double>> out;

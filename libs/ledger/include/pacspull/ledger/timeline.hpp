@@ -1,9 +1,14 @@
 #pragma once
-// Read-only operator queries: `pullctl why` and `pullctl status`.
+// Operator queries: `pullctl why`, `status`, `parked` and `audit`. All read-only except
+// the parked-message pair (lock_parked / delete_parked), which `parked retry` runs in one
+// transaction around the re-publish.
 #include <pqxx/pqxx>
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "pacspull/pipeline/progress.hpp"
 
 namespace pacspull::ledger {
 
@@ -53,5 +58,50 @@ std::vector<StudyTimeline> why(pqxx::work& w, const std::string& key);
 std::vector<std::pair<std::string, double>> oldest_per_state(pqxx::work& w);
 // Study counts per state (and modality), optionally for one exam date (YYYYMMDD).
 std::vector<StateCount> state_summary(pqxx::work& w, const std::string& study_date);
+
+// `status`: the studies of one exam date per ModalitiesInStudy and state, with how many
+// have a verdict, were dispatched, and their PACS / received instance sums.
+std::vector<pipeline::StateRow> day_progress(pqxx::work& w, const std::string& study_date);
+// What the day's pull did in the last `window_seconds`, by the ledger's own clock.
+pipeline::RecentActivity recent_activity(pqxx::work& w, const std::string& study_date, double window_seconds);
+
+struct PendingStudy {
+  std::string study_uid, state, modalities;
+  double waiting_seconds = 0;  // since first found
+  double in_state_seconds = 0;
+  long pacs_instances = -1, received_instances = 0;
+  // Its last event (why it waits); empty kind: none recorded yet.
+  std::string event_service, event_kind, event_detail;
+  double event_age_seconds = 0;
+};
+// The study of that date that has waited longest and is not settled (not completed,
+// unsupported or failed).
+std::optional<PendingStudy> oldest_pending(pqxx::work& w, const std::string& study_date);
+
+struct ParkedMessage {
+  long long id = 0;
+  std::string at, service, subject, reason;
+  long bytes = 0;
+};
+std::vector<ParkedMessage> parked_messages(pqxx::work& w);
+struct ParkedPayload {
+  std::string subject, payload;
+};
+// Locks the row (FOR UPDATE) so two operators cannot re-publish it twice; nullopt: no such id.
+std::optional<ParkedPayload> lock_parked(pqxx::work& w, long long id);
+void delete_parked(pqxx::work& w, long long id);
+
+// `audit`: what the ledger knows of one study.
+struct AuditStudy {
+  std::string state;
+  long pacs_instances = -1, received_instances = 0;
+  bool short_received = false;
+  int generation = 0, filtered_generation = 0, dispatched_generation = 0;
+  std::string last_move;     // "<status>: <last_error>" of its newest move job, or ""
+  std::string filter_reason; // the verdict reasons of its series, "; "-joined
+};
+std::optional<AuditStudy> audit_study(pqxx::work& w, const std::string& study_uid);
+// `pacs test`: whether an instance is in the ledger (a receiver stored it).
+bool has_instance(pqxx::work& w, const std::string& sop_uid);
 
 }  // namespace pacspull::ledger

@@ -1,0 +1,244 @@
+// pullctl against real peers: Orthanc as the PACS, the real receiver service, real
+// PostgreSQL and nats-server (tests/run.sh). `pacs test` must name each
+// misconfiguration with its own exit code; `health` reads grpc.health.v1; `status`,
+// `parked` and `audit` answer one JSON document with --output json.
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "orthanc.hpp"
+#include "pacspull/bus/bus.hpp"
+#include "peers.hpp"
+#include "process.hpp"
+#include "test_db.hpp"
+
+using namespace pacspull::testing;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
+
+std::string add_study(OrthancPacs& pacs, const fs::path& dir, const std::string& date, int instances) {
+  fs::path out = dir / ("study-" + std::to_string(instances));
+  fs::path listing = dir / ("study-" + std::to_string(instances) + ".uid");
+  int rc = run_command({"/usr/bin/python3", (fs::path(PACSPULL_SERVICES_TEST_DIR) / "make_dated_study.py").string(),
+                        out.string(), date, "101500", "CT", "--instances", std::to_string(instances)},
+                       std::chrono::seconds(60), listing);
+  REQUIRE(rc == 0);
+  std::string uid = read_file(listing);
+  while (!uid.empty() && (uid.back() == '\n' || uid.back() == ' ')) uid.pop_back();
+  pacs.upload(out);
+  return uid;
+}
+
+// A site: the receiver's ports, every other service on a free port nobody listens on.
+struct Site {
+  fs::path dir;
+  std::string ledger_url, bus_url = env_or("PACSPULL_TEST_NATS_URL", "nats://127.0.0.1:4222");
+  uint16_t receiver_dicom = free_tcp_port(), receiver_grpc = free_tcp_port(), receiver_metrics = free_tcp_port();
+  std::map<std::string, uint16_t> grpc{{"finder", free_tcp_port()}, {"mover", free_tcp_port()},
+                                       {"filter", free_tcp_port()}, {"checker", free_tcp_port()},
+                                       {"dispatcher", free_tcp_port()}};
+
+  // `pacs` and `receiver_ae` vary per case; the receiver itself always runs as PACSPULL.
+  fs::path write(const std::string& name, const DicomNode& pacs, const std::string& receiver_ae = "PACSPULL") const {
+    fs::path p = dir / (name + ".yaml");
+    std::ofstream f(p);
+    f << "site: pullctl-test\nledger: {url: \"" << ledger_url << "\"}\nbus: {url: \"" << bus_url << "\"}\n"
+      << "local: {ae_title: PULLCTL, receiver_ae_title: " << receiver_ae << ", storage_root: " << (dir / "store").string()
+      << ", connect_timeout: 2s, acse_timeout: 5s, dimse_timeout: 20s}\n"
+      << "pacs:\n  - {name: main, ae_title: " << pacs.ae_title << ", host: " << pacs.host << ", port: " << pacs.port
+      << "}\n"
+      << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
+      << "receiver: {dicom_port: " << receiver_dicom << ", grpc_port: " << receiver_grpc
+      << ", metrics_port: " << receiver_metrics << "}\n";
+    for (const auto& [svc, port] : grpc) f << svc << ": {grpc_port: " << port << ", metrics_port: " << free_tcp_port() << "}\n";
+    return p;
+  }
+};
+
+struct Answer {
+  int rc = -1;
+  json doc;
+  std::string err;
+};
+
+// Runs pullctl --output json; stdout must be one JSON document whatever the exit code.
+Answer pullctl(const fs::path& config, const std::vector<std::string>& args) {
+  static int n = 0;
+  fs::path out = config.parent_path() / ("pullctl-" + std::to_string(++n) + ".out");
+  fs::path err = config.parent_path() / ("pullctl-" + std::to_string(n) + ".err");
+  std::string cmd = "exec '" + bin("pullctl").string() + "' --config '" + config.string() + "' --output json";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>'" + err.string() + "'";
+  Answer a;
+  a.rc = run_command({"/bin/sh", "-c", cmd}, std::chrono::seconds(120), out);
+  a.err = read_file(err);
+  std::string text = read_file(out);
+  INFO("pullctl " << cmd << "\nstdout: " << text << "\nstderr: " << a.err);
+  REQUIRE_NOTHROW(a.doc = json::parse(text));
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("pullctl against a real PACS, receiver, ledger and bus") {
+  TestDatabase db;
+  Site site;
+  site.dir = make_temp_dir("pacspull-pullctl");
+  site.ledger_url = db.url();
+  const std::string today = today_yyyymmdd();
+
+  // Orthanc that checks the AE title it is called by, knows our receiver (PACSPULL), a
+  // destination registered at the wrong port (BADPORT) and another receiver (ELSEWHERE).
+  StoreScpNode elsewhere(site.dir / "elsewhere", "ELSEWHERE");
+  OrthancOptions oo;
+  oo.extra_config = {"\"DicomCheckCalledAet\": true"};
+  OrthancPacs pacs(site.dir / "orthanc", "ORTHANC",
+                   {{"PACSPULL", "127.0.0.1", site.receiver_dicom},
+                    {"BADPORT", "127.0.0.1", free_tcp_port()},
+                    {"ELSEWHERE", "127.0.0.1", elsewhere.port()}},
+                   oo);
+  const std::string study = add_study(pacs, site.dir, today, 3);
+
+  fs::path good = site.write("good", pacs.node());
+  fs::path receiver_log = site.dir / "receiver.log";
+  auto receiver = ChildProcess::spawn({bin("pacspull-receiver").string(), "--config", good.string()}, {}, receiver_log);
+  REQUIRE(wait_for([&] { return tcp_port_open(site.receiver_dicom) && tcp_port_open(site.receiver_grpc); },
+                   std::chrono::seconds(60)));
+  INFO("receiver log:\n" << log_tail(receiver_log));
+
+  SECTION("pacs echo and pacs test: a correct site, then one exit code per misconfiguration") {
+    auto echo = pullctl(good, {"pacs", "echo", "main"});
+    CHECK(echo.rc == 0);
+    CHECK(echo.doc["ok"] == true);
+
+    auto ok = pullctl(good, {"pacs", "test", "main"});
+    CHECK(ok.rc == 0);
+    CHECK(ok.doc["ok"] == true);
+    REQUIRE(ok.doc["steps"].size() == 4);
+    CHECK(ok.doc["steps"][3]["step"] == "arrive");
+    {
+      pqxx::connection c(db.url());
+      pqxx::read_transaction t(c);
+      CHECK(t.exec_params1("SELECT count(*) FROM instances WHERE study_uid = $1", study)[0].as<int>() == 1);
+    }
+
+    auto port = pullctl(site.write("wrong-port", {"ORTHANC", "127.0.0.1", free_tcp_port()}), {"pacs", "test", "main"});
+    CHECK(port.rc == 10);
+    CHECK_THAT(port.doc["verdict"].get<std::string>(), Catch::Contains("wrong host or port"));
+
+    auto called = pullctl(site.write("wrong-ae", {"NOTORTHANC", "127.0.0.1", pacs.dicom_port()}), {"pacs", "test", "main"});
+    CHECK(called.rc == 11);
+    CHECK_THAT(called.doc["verdict"].get<std::string>(), Catch::Contains("AE title in the site file is wrong"));
+
+    // Orthanc answers an unknown destination with 0xC000; the standard's 0xA801 comes from
+    // DCMTK's dcmqrscp, holding the same study.
+    {
+      fs::path qr = site.dir / "dcmqrscp";
+      fs::create_directories(qr / "db");
+      const uint16_t qr_port = free_tcp_port();
+      std::ofstream(qr / "dcmqrscp.cfg") << "NetworkTCPPort = " << qr_port
+                                         << "\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
+                                            "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
+                                            "AETable BEGIN\nQRSCP "
+                                         << (qr / "db").string() << " RW (100, 1024mb) ANY\nAETable END\n";
+      auto qrscp = ChildProcess::spawn({"dcmqrscp", "-c", (qr / "dcmqrscp.cfg").string()}, dicom_tool_env(),
+                                       qr / "dcmqrscp.log");
+      REQUIRE(wait_for([&] { return tcp_port_open(qr_port); }, std::chrono::seconds(20)));
+      REQUIRE(run_command({"storescu", "-aec", "QRSCP", "+sd", "127.0.0.1", std::to_string(qr_port),
+                           (site.dir / "study-3").string()},
+                          std::chrono::seconds(60), qr / "storescu.log", dicom_tool_env()) == 0);
+      auto unknown = pullctl(site.write("unregistered", {"QRSCP", "127.0.0.1", qr_port}, "NOTREGISTERED"),
+                             {"pacs", "test", "main"});
+      INFO(unknown.doc.dump(2) << "\ndcmqrscp log:\n" << log_tail(qr / "dcmqrscp.log"));
+      CHECK(unknown.rc == 17);
+      CHECK_THAT(unknown.doc["verdict"].get<std::string>(), Catch::Contains("does not know our receiver's AE title"));
+      qrscp.stop();
+    }
+
+    auto badport = pullctl(site.write("badport", pacs.node(), "BADPORT"), {"pacs", "test", "main"});
+    INFO(badport.doc.dump(2));
+    CHECK(badport.rc == 18);
+    CHECK_THAT(badport.doc["verdict"].get<std::string>(), Catch::Contains("could not store to it"));
+
+    auto lost = pullctl(site.write("elsewhere", pacs.node(), "ELSEWHERE"), {"pacs", "test", "main", "--wait", "5"});
+    CHECK(lost.rc == 19);
+    CHECK_THAT(lost.doc["verdict"].get<std::string>(), Catch::Contains("our receiver got nothing"));
+    CHECK(wait_for([&] { return !elsewhere.files().empty(); }, std::chrono::seconds(10)));  // it went elsewhere
+  }
+
+  SECTION("health: the running receiver is SERVING, the others UNREACHABLE, exit 1") {
+    auto h = pullctl(good, {"health", "--timeout", "2"});
+    CHECK(h.rc == 1);
+    CHECK(h.doc["all_serving"] == false);
+    std::map<std::string, std::string> by;
+    for (const auto& s : h.doc["services"]) by[s["service"]] = s["status"];
+    CHECK(by["receiver"] == "SERVING");
+    CHECK(by["finder"] == "UNREACHABLE");
+    CHECK(by.size() == 6);
+  }
+
+  SECTION("status, parked list and retry, audit") {
+    {
+      pqxx::connection c(db.url());
+      pqxx::work w(c);
+      w.exec("INSERT INTO studies (study_uid, study_date, modalities, state, pacs_instances, filtered_generation, "
+             "dispatched_generation, generation) VALUES "
+             "('9.1', '" + today + "', 'CT', 'completed', 100, 1, 1, 1), "
+             "('9.2', '" + today + "', 'CT\\PR', 'pulling', 200, 0, 0, 1), "
+             "('9.3', '" + today + "', 'CR', 'unsupported', 2, 1, 0, 1), "
+             "('9.4', '20000101', 'CT', 'found', 5, 0, 0, 0)");
+      w.exec("INSERT INTO events (study_uid, service, kind, detail) VALUES ('9.2', 'mover', 'move', 'move started')");
+      w.exec("INSERT INTO parked_messages (service, subject, payload, reason) VALUES "
+             "('filter', 'pacspull.study.received', 'not a protobuf', 'unreadable payload')");
+      w.commit();
+    }
+    auto st = pullctl(good, {"status", "--date", today});
+    CHECK(st.rc == 0);
+    CHECK(st.doc["date"] == today);
+    CHECK(st.doc["total"]["found"] == 3);
+    CHECK(st.doc["total"]["done"] == 2);
+    CHECK(st.doc["modalities"]["CT"]["found"] == 2);
+    CHECK(st.doc["modalities"]["CT"]["dispatched"] == 1);
+    CHECK(st.doc["modalities"]["DX"]["filtered"] == 1);
+    CHECK(st.doc["oldest_pending"]["study_instance_uid"] == "9.2");
+    CHECK(st.doc["oldest_pending"]["last_event"]["detail"] == "move started");
+
+    auto list = pullctl(good, {"parked", "list"});
+    REQUIRE(list.doc["parked"].size() == 1);
+    const long long id = list.doc["parked"][0]["id"];
+    pacspull::bus::Options bo;
+    bo.url = site.bus_url;
+    auto b = pacspull::bus::Bus::connect(bo);
+    const uint64_t before = b->stream_messages("PACSPULL_WORK");
+    auto retry = pullctl(good, {"parked", "retry", std::to_string(id)});
+    CHECK(retry.rc == 0);
+    CHECK(retry.doc["republished"] == true);
+    CHECK(b->stream_messages("PACSPULL_WORK") == before + 1);
+    CHECK(pullctl(good, {"parked", "list"}).doc["parked"].empty());
+    auto again = pullctl(good, {"parked", "retry", std::to_string(id)});
+    CHECK(again.rc == 2);
+    CHECK(again.doc.contains("error"));
+
+    // The PACS has `study` (3 instances) and a second study the ledger never saw.
+    const std::string unseen = add_study(pacs, site.dir, today, 1);
+    auto audit = pullctl(good, {"audit", "--date", today});
+    CHECK(audit.rc == 1);
+    CHECK(audit.doc["pacs_candidates"] == 2);
+    CHECK(audit.doc["differ"] == 2);
+    std::map<std::string, std::string> why;
+    for (const auto& d : audit.doc["devices"]) {
+      CHECK_THAT(d["device"].get<std::string>(), Catch::Contains("GE MEDICAL SYSTEMS"));
+      for (const auto& s : d["studies"]) why[s["study_instance_uid"]] = s["explanation"];
+    }
+    CHECK_THAT(why[unseen], Catch::StartsWith("not found yet"));
+    CHECK_THAT(why[study], Catch::StartsWith("not found yet"));
+  }
+  receiver.signal(SIGTERM);
+  CHECK(receiver.wait(std::chrono::seconds(30)) == 0);
+}
