@@ -3,8 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <pqxx/pqxx>
 #include <thread>
+#include <unistd.h>
 
+#include "pacspull/rpc/server.hpp"
+#include "pacspull/rules/text.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
 namespace pacspull::runtime {
@@ -33,6 +39,77 @@ void pump_bus_metrics(Context& ctx) {
     }
     connected.Set(ctx.bus->connected() ? 1 : 0);
   }
+}
+
+// The ledger URL with a bounded connect, so a ledger that hangs cannot stall the check.
+std::string with_connect_timeout(const std::string& url) {
+  if (url.find("connect_timeout") != std::string::npos) return url;
+  if (url.rfind("postgres", 0) == 0) return url + (url.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=3";
+  return url + " connect_timeout=3";  // key=value form
+}
+
+// The store is usable when a file can be created, written, synced and removed in it.
+std::optional<std::string> probe_store(const std::filesystem::path& root) {
+  std::error_code mk;
+  std::filesystem::create_directories(root, mk);  // the receiver re-creates it on arrival too
+  if (mk) return "cannot create " + root.string() + ": " + mk.message();
+  const auto probe = root / (".pacspull-ready-" + std::to_string(getpid()));
+  {
+    std::ofstream f(probe, std::ios::binary | std::ios::trunc);
+    if (!f) return "cannot create a file in " + root.string();
+    f << "ok";
+    f.flush();
+    if (!f) return "cannot write in " + root.string();
+  }
+  std::error_code ec;
+  std::filesystem::remove(probe, ec);
+  if (ec) return "cannot remove a file in " + root.string() + ": " + ec.message();
+  return std::nullopt;
+}
+
+// Readiness: every kReadinessEvery, the ledger (SELECT 1 on the checker's own
+// connection), the bus (connected to NATS) and, for the receiver, the store (a probe
+// file). grpc.health.v1 turns NOT_SERVING while any is unusable and SERVING once all
+// recover; each change is logged (warn going down, info coming back) and exported as
+// pacspull_ready and pacspull_dependency_up{dependency}.
+constexpr std::chrono::seconds kReadinessEvery{2};
+
+void watch_readiness(Context& ctx) {
+  std::unique_ptr<pqxx::connection> conn;
+  const std::string url = with_connect_timeout(ctx.config.ledger_url);
+  const bool has_store = ctx.service == "receiver";
+  auto& ready_gauge = ctx.metrics->gauge("pacspull_ready", "1 while grpc.health.v1 says SERVING (dependencies usable)");
+  auto& ledger_up = ctx.metrics->gauge("pacspull_dependency_up", "1 while the dependency is usable", {{"dependency", "ledger"}});
+  auto& bus_up = ctx.metrics->gauge("pacspull_dependency_up", "1 while the dependency is usable", {{"dependency", "bus"}});
+  prometheus::Gauge* store_up = has_store ? &ctx.metrics->gauge("pacspull_dependency_up", "1 while the dependency is usable",
+                                                                {{"dependency", "store"}})
+                                          : nullptr;
+  std::map<std::string, std::string> down;  // dependency -> why, as last logged
+  do {
+    std::map<std::string, std::string> now;
+    try {
+      if (!conn) conn = std::make_unique<pqxx::connection>(url);
+      pqxx::nontransaction n(*conn);
+      n.exec("SELECT 1");
+    } catch (const std::exception& e) {
+      conn.reset();
+      now["ledger"] = rules::Text::from_utf8(e.what()).str();
+    }
+    if (!ctx.bus->connected()) now["bus"] = "not connected to NATS at " + ctx.config.bus_url;
+    if (has_store)
+      if (auto why = probe_store(ctx.config.local.storage_root)) now["store"] = *why;
+    for (const auto& [dep, why] : now)
+      if (!down.count(dep)) spdlog::warn("readiness: {} unusable: {}; grpc health NOT_SERVING", dep, why);
+    for (const auto& [dep, why] : down)
+      if (!now.count(dep)) spdlog::info("readiness: {} usable again", dep);
+    if (now.empty() != down.empty() && now.empty()) spdlog::info("readiness: all dependencies usable; grpc health SERVING");
+    down = std::move(now);
+    ledger_up.Set(down.count("ledger") ? 0 : 1);
+    bus_up.Set(down.count("bus") ? 0 : 1);
+    if (store_up) store_up->Set(down.count("store") ? 0 : 1);
+    ready_gauge.Set(down.empty() ? 1 : 0);
+    rpc::set_ready(down.empty());
+  } while (!ctx.stop->wait_for(kReadinessEvery));
 }
 
 }  // namespace
@@ -97,6 +174,7 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
     return kExitInternal;
   }
   std::thread pump([&] { pump_bus_metrics(ctx); });
+  std::thread readiness([&] { watch_readiness(ctx); });
   int code = kExitOk;
   try {
     ctx.metrics->gauge("pacspull_clock_fake", "1 while the PACSPULL_FAKE_NOW test hook drives the clock")
@@ -114,6 +192,7 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   }
   stop.request_stop();
   pump.join();
+  readiness.join();
   spdlog::info("stopped");
   return code;
 }
