@@ -1,6 +1,6 @@
 // The store after a day's pull with default settings (keep_after_dispatch 0, retention
-// 24h): no file of a dispatched study is left in it, every instance row stays in the
-// ledger, and only studies that ended not dispatched keep their files (retention).
+// 24h): no file of a dispatched study is left in it but each series' first image (kept for
+// `filter explain` and `replay`), every instance row stays in the ledger, and only studies that ended not dispatched keep their files (retention).
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -13,7 +13,7 @@
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
 
-TEST_CASE("After a day's pull with default settings the store holds no file of a dispatched study",
+TEST_CASE("After a day's pull with default settings the store holds no file of a dispatched study but first images",
           "[e2e][storage]") {
   PipelineFixture f("e2e-store");
   f.upload_part("initial");
@@ -30,8 +30,11 @@ TEST_CASE("After a day's pull with default settings the store holds no file of a
   REQUIRE(n > 0);
   // The receiver's sweep runs every few seconds.
   CHECK(f.wait_count("SELECT count(*) " + dispatched + " AND s.files_deleted_at IS NOT NULL", n, 60));
+  // Only each series' first image stays (filter explain and replay re-read it).
   CHECK(f.count("SELECT count(*) FROM instances i JOIN studies s USING (study_uid) WHERE s.state = 'completed' AND "
-                "i.deleted_at IS NULL") == 0);
+                "i.deleted_at IS NULL AND i.path NOT IN (SELECT first_instance_path FROM series)") == 0);
+  CHECK(f.count("SELECT count(*) FROM instances i JOIN studies s USING (study_uid) WHERE s.state = 'completed' AND "
+                "i.deleted_at IS NOT NULL") > 0);
   CHECK(f.count("SELECT count(*) FROM instances") > 0);  // the ledger keeps the record
 
   // On disk: every file left belongs to a study not dispatched (kept for `retention`).

@@ -30,9 +30,12 @@ ORDER BY s.state_changed_at LIMIT $1)sql";
 // receiver) of the same study waits for it and then sees the files gone.
 constexpr const char* kLockStudy = " WHERE s.study_uid = $1 FOR UPDATE OF s";
 
+// Each series' first image stays: `pullctl filter explain --series` and `filter replay`
+// re-read it (one file per series; the rest of the study goes).
 constexpr const char* kMarkInstances = R"sql(
 UPDATE instances SET deleted_at = to_timestamp($2)
 WHERE study_uid = $1 AND deleted_at IS NULL
+  AND path NOT IN (SELECT first_instance_path FROM series WHERE study_uid = $1)
 RETURNING path, bytes)sql";
 
 constexpr const char* kMarkConflicts = R"sql(

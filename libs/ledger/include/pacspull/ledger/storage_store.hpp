@@ -38,7 +38,8 @@ struct DeletedStudy {
 // Removes one file; returns "" when removed or already absent, else the error.
 using RemoveFile = std::function<std::string(const std::string& path)>;
 
-// Deletes the files of `study_uid` if `deletion_due` still says so at `now`, in one
+// Deletes the files of `study_uid` (all but each series' first image, which the filter's
+// explain and replay re-read) if `deletion_due` still says so at `now`, in one
 // transaction (see above). When a file cannot be removed it throws std::runtime_error
 // naming it: the transaction rolls back, nothing is marked, the next sweep tries again
 // (files already removed then count as absent).
