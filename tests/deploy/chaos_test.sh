@@ -81,7 +81,11 @@ grep -E '^run: .* exited with |^=== summary|^services: |^check against|^AI node 
 [ "$kills" -ge "$MIN_KILLS" ] || fail "only $kills kills before the day settled (want >= $MIN_KILLS): raise CHAOS_STUDIES"
 restarted=$(grep -c -E '^run: [a-z]+ exited with code 137 \(signal KILL\), restart #[0-9]+ in [0-9]+s$' "$OUT" || true)
 [ "$restarted" = "$kills" ] || fail "$kills kills but $restarted logged restarts"
-grep -qx "services: restarts $kills (.*)" "$OUT" || fail "the summary does not count $kills restarts"
+# Every kill is a restart; a restarted service that failed at start-up (a port still held
+# by its dead predecessor, say) is restarted again: counted too, and shown.
+summary_restarts=$(grep -oE '^services: restarts [0-9]+' "$OUT" | grep -oE '[0-9]+$' || echo 0)
+[ "$summary_restarts" -ge "$kills" ] || fail "the summary counts $summary_restarts restarts for $kills kills"
+grep -E '^run: [a-z]+ exited with code [0-9]+' "$OUT" | grep -v 'code 137 (signal KILL)' || true
 # The outcome, checked again here (run.sh's exit status already includes it).
 psql_out=$(grep '^check against the demo manifest: ' "$OUT") || fail "no outcome check in the output"
 CHECK_ALLOW_TWICE=$dispatcher_kills python3 "$SRC/deploy/demo/check_outcome.py" "$RUN/demo-day/manifest.json" \
