@@ -13,7 +13,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
   libdcmtk-dev dcmtk libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libnats-dev nats-server libpqxx-dev libpq-dev catch2 postgresql orthanc python3-pydicom
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcli11-dev civetweb libcivetweb-dev
-  libssl-dev zlib1g-dev curl libcurl4-openssl-dev python3 python3-yaml clang libclang-rt-14-dev)
+  libssl-dev zlib1g-dev curl libcurl4-openssl-dev python3 python3-yaml clang libclang-rt-14-dev
+  prometheus)  # promtool for tests/static/check_deploy.sh, a real Prometheus for the metrics contract
 
 missing=()
 for p in "${PKGS[@]}"; do

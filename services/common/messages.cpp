@@ -49,7 +49,6 @@ std::optional<bus::Decision> parse_or_park(runtime::Context& ctx, bus::Message& 
     return std::nullopt;
   std::string reason = "unreadable " + out.GetTypeName();
   spdlog::error("{}: {} on {}; parked in the ledger (parked_messages)", ctx.service, reason, m.subject());
-  ctx.metrics->counter("pacspull_parked_messages_total", "messages parked for an operator").Increment();
   try {
     ctx.ledger->transact(
         [&](pqxx::work& w) { ledger::park_message(w, ctx.service, m.subject(), std::string(m.data()), rules::Text::from_utf8(reason));

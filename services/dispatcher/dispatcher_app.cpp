@@ -36,6 +36,8 @@ rules::SeriesCandidate candidate(const rules::RuleSet& rs, const ledger::SeriesV
 DispatcherApp::DispatcherApp(runtime::Context& ctx) : ctx_(ctx) {}
 
 void DispatcherApp::run() {
+  for (const char* outcome : {"ok", "retryable", "permanent"})  // at 0, so "all failing" alerts can fire
+    ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", outcome}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
   relay_ = std::make_unique<OutboxRelay>(*ctx_.ledger, *ctx_.bus, ctx_.metrics.get(),
                                          OutboxRelay::Options{ctx_.service, 100, std::chrono::milliseconds(1000)});
@@ -76,11 +78,7 @@ bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
     std::string ai_name = ai.ae_title.str() + "@" + ai.host + ":" + std::to_string(ai.port);
     long long id = ctx_.ledger->transact(
         [&](pqxx::work& w) { return ledger::begin_dispatch(w, uid, s->generation, plan.series, plan.reason, ai_name); });
-    if (!send(id, uid, m)) {
-      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "retryable"}})
-          .Increment();
-      return bus::Decision::Retry;
-    }
+    if (!send(id, uid, m)) return bus::Decision::Retry;  // counted by send()
     // The state change and its event commit together (transactional outbox): a crash or a
     // bus outage after this line delays the event, never loses it.
     const auto dispatched_at = ctx_.clock->now();
@@ -144,6 +142,13 @@ bool DispatcherApp::send(long long dispatch_id, const std::string& study_uid, bu
       spdlog::warn("dispatcher: AI node refused {} of {} instances of {}: {}", files.size() - sent.size(),
                    files.size(), study_uid, why);
       ctx_.ledger->transact([&](pqxx::work& w) { ledger::record_dispatch_failure(w, dispatch_id, study_uid, rules::Text::from_utf8(why)); });
+      // Permanent: the AI node refuses us as configured (AE title, no common context);
+      // retried all the same, but an operator must act.
+      const bool permanent = r.error && r.error->cls == dicom::ErrorClass::Permanent;
+      ctx_.metrics
+          ->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes",
+                    {{"outcome", permanent ? "permanent" : "retryable"}})
+          .Increment();
       return false;
     }
   }

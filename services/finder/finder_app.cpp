@@ -95,8 +95,12 @@ PollSummary FinderApp::poll_once() {
         ++returned;
         const std::string uid = m.trimmed("StudyInstanceUID");
         if (uid.empty() || rules::Text::ascii(uid).str() != uid || uid.find(' ') != std::string::npos) {
-          spdlog::warn("finder: PACS {} returned a study with an unusable StudyInstanceUID '{}' (accession {})",
-                       pacs.name, rules::Text::ascii(uid).str(), rules::decoded(m, "AccessionNumber").str());
+          // No AccessionNumber or PatientID in logs: the date, time and modalities locate it.
+          spdlog::warn("finder: PACS {} returned a study with an unusable StudyInstanceUID '{}' (StudyDate {} "
+                       "StudyTime {}, {})",
+                       pacs.name, rules::Text::ascii(uid).str(), rules::Text::ascii(m.trimmed("StudyDate")).str(),
+                       rules::Text::ascii(m.trimmed("StudyTime")).str(),
+                       rules::Text::ascii(m.trimmed("ModalitiesInStudy")).str());
           ctx_.metrics->counter("pacspull_finder_bad_uids_total", "studies with empty or illegal UIDs",
                                 {{"pacs", pacs.name}})
               .Increment();
@@ -151,8 +155,7 @@ PollSummary FinderApp::poll_once() {
           ->counter("pacspull_finder_studies_found_total", "new studies seen",
                     {{"pacs", s.locations.empty() ? std::string() : s.locations.front().first}})
           .Increment();
-      spdlog::info("finder: new study {} accession {} ({}), {} instances", uid, s.accession_number.str(),
-                   s.modalities.str(),
+      spdlog::info("finder: new study {} ({}), {} instances", uid, s.modalities.str(),
                    s.pacs_instances ? std::to_string(*s.pacs_instances) : "?");
     }
     if (o.move) {

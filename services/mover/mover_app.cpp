@@ -18,6 +18,8 @@ MoverApp::MoverApp(runtime::Context& ctx) : ctx_(ctx), exec_ledger_(ctx.open_led
 void MoverApp::run() {
   int reset = ctx_.ledger->transact([](pqxx::work& w) { return ledger::reset_running_jobs(w); });
   if (reset > 0) spdlog::warn("mover: {} moves were running at the last stop; they run again", reset);
+  for (const char* outcome : {"ok", "retryable", "permanent"})  // at 0, so "all failing" alerts can fire
+    ctx_.metrics->counter("pacspull_mover_moves_total", "C-MOVE attempts by outcome", {{"outcome", outcome}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
   bus::Worker worker(*ctx_.bus, runtime::mover_consumer(), [this](bus::Message& m) { return on_request(m); });
   worker.start();

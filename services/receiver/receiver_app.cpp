@@ -61,6 +61,9 @@ void ReceiverApp::run() {
                                     e.what(),
                                 runtime::kExitDicomBind);
   }
+  for (const char* reason : {"disk", "parse", "ledger", "refused"})  // at 0 (deploy/grafana/README.md)
+    ctx_.metrics->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
+                          {{"reason", reason}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
   spdlog::info("receiver {}: AE {} on DICOM port {}, storing under {}, gRPC :{}", instance_id_, o.ae_title.str(),
                dicom_port_, o.storage_root.string(), server.port());
@@ -78,9 +81,11 @@ void ReceiverApp::run() {
     if (c.refused > last.refused)
       ctx_.metrics
           ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
-                    {{"reason", "storage_cap"}})
+                    {{"reason", "refused"}})
           .Increment(static_cast<double>(c.refused - last.refused));
-    ctx_.metrics->gauge("pacspull_receiver_associations", "associations accepted since start").Set(c.associations);
+    if (c.associations > last.associations)
+      ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted")
+          .Increment(static_cast<double>(c.associations - last.associations));
     if (c.failed > last.failed)
       ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status")
           .Increment(static_cast<double>(c.failed - last.failed));
@@ -249,7 +254,7 @@ dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored
                    row.sop_uid.str());
       ctx_.metrics
           ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
-                    {{"reason", "deleted_meanwhile"}})
+                    {{"reason", "disk"}})
           .Increment();
       return dicom::StoreScp::SinkResult::RetryLater;
     }

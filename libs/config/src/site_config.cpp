@@ -176,7 +176,15 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   SiteConfig c;
   Reader r(origin, env);
   r.only(root, "", {"site", "timezone", "ledger", "bus", "local", "pacs", "ai_node", "reconcile_after", "finder",
-                    "mover", "receiver", "filter", "checker", "dispatcher", "rules"});
+                    "mover", "receiver", "filter", "checker", "dispatcher", "rules", "log"});
+  r.only(root["log"], "log", {"format", "level"});
+  r.text(root["log"], "log", "format", c.log.format);
+  r.text(root["log"], "log", "level", c.log.level);
+  if (c.log.format != "text" && c.log.format != "json")
+    r.error(root["log"]["format"], "log.format must be text or json, not '" + c.log.format + "'");
+  static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical"};
+  if (!kLevels.count(c.log.level))
+    r.error(root["log"]["level"], "log.level must be trace, debug, info, warn, error or critical, not '" + c.log.level + "'");
   r.text(root, "", "site", c.site, true);
   r.text(root, "", "timezone", c.timezone);
   try {

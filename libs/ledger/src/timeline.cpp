@@ -44,7 +44,7 @@ WITH got AS (
   WHERE s.study_date = $1 GROUP BY i.study_uid)
 SELECT s.modalities, s.state, count(*),
   count(*) FILTER (WHERE s.filtered_generation > 0),
-  count(*) FILTER (WHERE s.dispatched_generation > 0),
+  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM dispatches d WHERE d.study_uid = s.study_uid AND d.status = 'sent')),
   coalesce(sum(s.pacs_instances), 0)::bigint, coalesce(sum(got.n), 0)::bigint
 FROM studies s LEFT JOIN got USING (study_uid)
 WHERE s.study_date = $1 GROUP BY s.modalities, s.state ORDER BY s.modalities, s.state)sql";

@@ -1,8 +1,10 @@
 #include "pacspull/runtime/service.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
@@ -30,6 +32,7 @@ void pump_bus_metrics(Context& ctx) {
                           {"pacspull_bus_parked_total", &bus::Counters::parked},
                           {"pacspull_bus_reconnects_total", &bus::Counters::reconnects}};
   auto& connected = ctx.metrics->gauge("pacspull_bus_connected", "1 while connected to NATS");
+  for (auto& p : pairs) ctx.metrics->counter(p.name, "NATS bus counter");  // at 0 from the start
   while (!ctx.stop->wait_for(std::chrono::seconds(5))) {
     bus::Counters c = ctx.bus->counters();
     for (auto& p : pairs) {
@@ -38,6 +41,44 @@ void pump_bus_metrics(Context& ctx) {
       p.last = v;
     }
     connected.Set(ctx.bus->connected() ? 1 : 0);
+  }
+}
+
+// %* in the JSON log pattern: the message as a JSON string body (UTF-8 repaired, quotes,
+// backslashes and control characters escaped), so every line parses.
+class JsonMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string text = rules::Text::from_utf8(std::string_view(msg.payload.data(), msg.payload.size())).str();
+    for (char ch : text) {
+      switch (ch) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(ch) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(ch));
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(ch);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
+
+// log.format and log.level of the site file.
+void configure_logging(const config::SiteConfig::Log& log, const std::string& service) {
+  spdlog::set_level(spdlog::level::from_str(log.level));
+  if (log.format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<JsonMessage>('*').set_pattern("{\"time\":\"%Y-%m-%dT%H:%M:%S.%e%z\",\"level\":\"%l\",\"service\":\"" +
+                                              service + "\",\"message\":\"%*\"}");
+    spdlog::set_formatter(std::move(f));
   }
 }
 
@@ -147,6 +188,7 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
     spdlog::critical("{}", e.what());
     return kExitBadConfig;
   }
+  configure_logging(ctx.config.log, service);
   if (fake_clock) spdlog::warn("clock: {}", *fake_clock);
   ctx.ports = ports(ctx.config);
   try {

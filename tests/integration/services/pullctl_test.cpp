@@ -193,6 +193,7 @@ TEST_CASE("pullctl against a real PACS, receiver, ledger and bus") {
              "('9.2', '" + today + "', 'CT\\PR', 'pulling', 200, 0, 0, 1), "
              "('9.3', '" + today + "', 'CR', 'unsupported', 2, 1, 0, 1), "
              "('9.4', '20000101', 'CT', 'found', 5, 0, 0, 0)");
+      w.exec("INSERT INTO dispatches (study_uid, generation, series_uids, status) VALUES ('9.1', 1, '{}', 'sent')");
       w.exec("INSERT INTO events (study_uid, service, kind, detail) VALUES ('9.2', 'mover', 'move', 'move started')");
       w.exec("INSERT INTO parked_messages (service, subject, payload, reason) VALUES "
              "('filter', 'pacspull.study.received', 'not a protobuf', 'unreadable payload')");
@@ -241,4 +242,9 @@ TEST_CASE("pullctl against a real PACS, receiver, ledger and bus") {
   }
   receiver.signal(SIGTERM);
   CHECK(receiver.wait(std::chrono::seconds(30)) == 0);
+  // No AccessionNumber, PatientID or PatientName (make_dated_study.py: ACC<date><time>;
+  // CT_small's 1CT1, CompressedSamples^CT1) in the receiver's log.
+  const std::string logged = read_file(receiver_log);
+  CHECK_THAT(logged, !Catch::Contains("ACC" + today + "101500") && !Catch::Contains("1CT1") &&
+                         !Catch::Contains("CompressedSamples"));
 }

@@ -2,7 +2,8 @@
 // `pullctl health`, goes NOT_SERVING when its bus (nats-server stopped), its ledger (its
 // own PostgreSQL stopped) or its store (storage_root replaced by a file) is unusable, and
 // SERVING again once each is back. Real nats-server and PostgreSQL, started here so they
-// can be stopped (deploy/lib/stack.sh for PostgreSQL).
+// can be stopped (deploy/lib/stack.sh for PostgreSQL). The receiver logs with
+// `log.format: json`: every line it writes must parse as one JSON object.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
@@ -46,7 +47,7 @@ TEST_CASE("grpc health follows the ledger, the bus and the store, down and back"
   fs::path config = dir / "site.yaml";
   {
     std::ofstream f(config);
-    f << "site: readiness\nledger: {url: \"postgresql://postgres@127.0.0.1:" << pg_port << "/postgres\"}\n"
+    f << "site: readiness\nlog: {format: json, level: debug}\nledger: {url: \"postgresql://postgres@127.0.0.1:" << pg_port << "/postgres\"}\n"
       << "bus: {url: \"nats://127.0.0.1:" << nats_port << "\"}\n"
       << "local: {storage_root: " << store.string() << "}\n"
       << "pacs:\n  - {name: nowhere, ae_title: NOPACS, host: 127.0.0.1, port: 1}\n"
@@ -106,6 +107,22 @@ TEST_CASE("grpc health follows the ledger, the bus and the store, down and back"
   }
   receiver.signal(SIGTERM);
   CHECK(receiver.wait(std::chrono::seconds(30)) == 0);
+  {
+    std::ifstream in(log);
+    std::string line;
+    int lines = 0;
+    while (std::getline(in, line)) {
+      ++lines;
+      INFO("log line " << lines << ": " << line);
+      nlohmann::json j;
+      REQUIRE_NOTHROW(j = nlohmann::json::parse(line));
+      CHECK(j["service"] == "receiver");
+      CHECK(j.contains("time"));
+      CHECK(j.contains("level"));
+      CHECK(j["message"].is_string());
+    }
+    CHECK(lines > 5);
+  }
   nats.stop();
   stack(dir, "stop_postgres '" + (dir / "pg").string() + "'");
   fs::remove_all(dir);

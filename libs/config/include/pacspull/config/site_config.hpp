@@ -63,6 +63,13 @@ struct SiteConfig {
     Millis dimse_timeout{60000};
   } local;
 
+  // Log lines: `text` (one human line each) or `json` (one JSON object per line: time,
+  // level, service, message), and the lowest level written.
+  struct Log {
+    std::string format = "text";
+    std::string level = "info";
+  } log;
+
   std::vector<PacsNode> pacs;
   DicomNode ai_node;
   Millis reconcile_after{120000};  // re-publish work stuck this long in a hand-off state

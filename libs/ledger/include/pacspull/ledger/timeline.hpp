@@ -60,7 +60,7 @@ std::vector<std::pair<std::string, double>> oldest_per_state(pqxx::work& w);
 std::vector<StateCount> state_summary(pqxx::work& w, const std::string& study_date);
 
 // `status`: the studies of one exam date per ModalitiesInStudy and state, with how many
-// have a verdict, were dispatched, and their PACS / received instance sums.
+// have a verdict, were sent to the AI node (a dispatch with status sent), and their PACS / received instance sums.
 std::vector<pipeline::StateRow> day_progress(pqxx::work& w, const std::string& study_date);
 // What the day's pull did in the last `window_seconds`, by the ledger's own clock.
 pipeline::RecentActivity recent_activity(pqxx::work& w, const std::string& study_date, double window_seconds);

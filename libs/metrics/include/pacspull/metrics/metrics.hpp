@@ -1,6 +1,9 @@
 #pragma once
 // Prometheus metrics of one service: a registry exposed at http://<bind>:<port>/metrics.
-// Families are created on first use and cached; all methods are thread-safe.
+// Families are created on first use and cached; all methods are thread-safe. No label
+// names the service: the scrape config's `job` (pacspull-<service>) does, and a `service`
+// label set here would clash with the one the scrape configs add. Every service exports
+// pacspull_build_info{version, revision} = 1 (deploy/grafana/README.md).
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -30,6 +33,9 @@ class Metrics {
   prometheus::Histogram& histogram(const std::string& name, const std::string& help,
                                    const prometheus::Histogram::BucketBoundaries& buckets, const Labels& labels = {});
   uint16_t port() const { return port_; }
+  // The version compiled in: the project's version and `git describe` at configure time.
+  static const char* version();
+  static const char* revision();
   std::shared_ptr<prometheus::Registry> registry() { return registry_; }
 
  private:
