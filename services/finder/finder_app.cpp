@@ -46,6 +46,8 @@ void FinderApp::run() {
     ctx_.metrics->gauge("pacspull_finder_config_warnings", "contradictions between finder.modalities and the rules")
         .Set(static_cast<double>(warnings.size()));
   }
+  for (const auto& p : ctx_.config.pacs)  // at 0, so per-PACS error alerts see every PACS
+    ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", p.name}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
   spdlog::info("finder: gRPC on :{}, polling {} PACS every {} ms for {} ({}), StudyDate in {} local dates", server.port(),
                nodes.size(), finder.poll_interval.count(), fmt::join(finder.modalities, ", "),

@@ -64,6 +64,8 @@ void ReceiverApp::run() {
   for (const char* reason : {"disk", "parse", "ledger", "refused"})  // at 0 (deploy/grafana/README.md)
     ctx_.metrics->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
                           {{"reason", reason}});
+  ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted");
+  ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status");
   rpc::Server server(ctx_.ports.grpc_port, {this});
   spdlog::info("receiver {}: AE {} on DICOM port {}, storing under {}, gRPC :{}", instance_id_, o.ae_title.str(),
                dicom_port_, o.storage_root.string(), server.port());
