@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
 #include <csignal>
 #include <fstream>
+#include <sstream>
 
 #include "orthanc.hpp"
 #include "process.hpp"
@@ -101,7 +103,13 @@ TEST_CASE("A running finder whose PACS is down logs, counts the failure in /metr
   bool counted = wait_for(
       [&] {
         body = http_request(s.metrics_port, "GET", "/metrics", {}, std::chrono::seconds(2)).body;
-        return body.find("pacspull_finder_query_errors_total") != std::string::npos;
+        // The series exists at 0 from start-up (so "all failing" alerts can fire): wait for a count.
+        std::istringstream lines(body);
+        for (std::string line; std::getline(lines, line);)
+          if (line.rfind("pacspull_finder_query_errors_total{", 0) == 0 && line.find("nowhere") != std::string::npos &&
+              std::stod(line.substr(line.rfind(' ') + 1)) >= 1)
+            return true;
+        return false;
       },
       std::chrono::seconds(60), std::chrono::milliseconds(200));
   INFO(read_file(log));
