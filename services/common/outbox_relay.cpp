@@ -2,16 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-
 #include "pacspull/ledger/outbox.hpp"
 
 namespace pacspull::services {
-
-core::Time next_outbox_attempt(core::Time now, int attempts) {
-  const int shift = std::clamp(attempts, 0, 6);  // 1, 2, 4 ... 64 -> capped at 60 s
-  return now + std::min(std::chrono::seconds(60), std::chrono::seconds(1) * (1 << shift));
-}
 
 OutboxRelay::OutboxRelay(ledger::Ledger& ledger, bus::Bus& bus, metrics::Metrics* metrics, Options options)
     : ledger_(ledger), bus_(bus), metrics_(metrics), options_(std::move(options)) {}
@@ -41,7 +34,7 @@ OutboxRelay::Pass OutboxRelay::relay_once(core::Time now) {
               .Increment();
       } else {
         ++pass.failed;
-        const core::Time next = next_outbox_attempt(now, ev.attempts);
+        const core::Time next = now + pipeline::backoff(options_.backoff, ev.attempts + 1);
         spdlog::warn("{}: outbox: publish {} ({}) failed, attempt {}: {} {}; next try in {} s", options_.service,
                      ev.subject, ev.msg_id, ev.attempts + 1, bus::to_string(r.status),
                      rules::Text::from_utf8(r.error).str(),

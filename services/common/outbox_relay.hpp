@@ -18,11 +18,9 @@
 #include "pacspull/core/time.hpp"
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/metrics/metrics.hpp"
+#include "pacspull/pipeline/retry.hpp"
 
 namespace pacspull::services {
-
-// When the attempt after `attempts` failed ones is due.
-core::Time next_outbox_attempt(core::Time now, int attempts);
 
 class OutboxRelay {
  public:
@@ -30,6 +28,8 @@ class OutboxRelay {
     std::string service;
     int batch = 100;
     std::chrono::milliseconds interval{1000};
+    // Waits between attempts of one event; it is never given up (max_attempts unused).
+    pipeline::RetryPolicy backoff{0, core::Seconds(1), core::Seconds(60)};
   };
   struct Pass {
     int published = 0, failed = 0;

@@ -40,7 +40,7 @@ void DispatcherApp::run() {
     ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", outcome}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
   relay_ = std::make_unique<OutboxRelay>(*ctx_.ledger, *ctx_.bus, ctx_.metrics.get(),
-                                         OutboxRelay::Options{ctx_.service, 100, std::chrono::milliseconds(1000)});
+                                         OutboxRelay::Options{ctx_.service, 100, std::chrono::milliseconds(1000), {}});
   relay_->start();  // events committed before a crash are published now
   bus::Worker worker(*ctx_.bus, runtime::dispatcher_consumer(), [this](bus::Message& m) { return on_filtered(m); });
   worker.start();

@@ -7,14 +7,8 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "pacspull/metrics/metrics.hpp"
 #include "pacspull/rules/text.hpp"
-
-#ifndef PACSPULL_VERSION
-#define PACSPULL_VERSION "unknown"
-#endif
-#ifndef PACSPULL_GIT_DESCRIBE
-#define PACSPULL_GIT_DESCRIBE ""
-#endif
 
 using namespace pacspull;
 
@@ -27,8 +21,9 @@ int main(int argc, char** argv) {
   pullctl::Cli cli;
   const char* env_cfg = std::getenv("PACSPULL_CONFIG");
   cli.config_path = env_cfg ? env_cfg : "/etc/pacspull/site.yaml";
-  const std::string version = std::string(PACSPULL_VERSION) +
-                              (std::string(PACSPULL_GIT_DESCRIBE).empty() ? "" : " (" PACSPULL_GIT_DESCRIBE ")");
+  // One build identity: the one pacspull_build_info exports.
+  const std::string revision = metrics::Metrics::revision();
+  const std::string version = std::string(metrics::Metrics::version()) + (revision.empty() ? "" : " (" + revision + ")");
   app.set_version_flag("--version", "pullctl " + version);
   app.add_option("-c,--config", cli.config_path, "site configuration (ledger URL, bus, service ports, PACS)")
       ->capture_default_str();

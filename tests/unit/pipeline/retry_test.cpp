@@ -10,6 +10,11 @@ TEST_CASE("Failed moves back off exponentially up to the cap, then fail") {
   RetryPolicy p{4, 10s, 25s};
   core::Time now{};
   CHECK(after_attempt(p, 1, true, "", now).next == JobNext::Done);
+  // The outbox's schedule: 1 s doubling, capped at 60 s, whatever the count.
+  RetryPolicy outbox{0, core::Seconds(1), core::Seconds(60)};
+  CHECK(backoff(outbox, 1) == 1s);
+  CHECK(backoff(outbox, 4) == 8s);
+  CHECK(backoff(outbox, 40) == 60s);
   auto a1 = after_attempt(p, 1, false, "timeout", now);
   CHECK(a1.next == JobNext::Retry);
   CHECK(a1.not_before - now == 10s);

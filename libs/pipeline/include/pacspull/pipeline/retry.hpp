@@ -1,5 +1,5 @@
 #pragma once
-// Move job retry schedule: exponential backoff, bounded attempts.
+// Retry schedules: exponential backoff (move jobs, outbox events), bounded attempts for moves.
 #include <string>
 
 #include "pacspull/core/time.hpp"
@@ -19,6 +19,9 @@ struct JobDecision {
   core::Time not_before{};
   std::string reason;
 };
+
+// The wait after the `attempts`-th failure (1 for the first): base, doubled per failure, capped.
+core::Seconds backoff(const RetryPolicy& policy, int attempts);
 
 // `attempts` counts the attempt that just finished (1 for the first).
 JobDecision after_attempt(const RetryPolicy& policy, int attempts, bool success, const std::string& error,
