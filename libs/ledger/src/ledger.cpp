@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <thread>
 
 #include "pacspull/ledger/migrations.hpp"
@@ -13,7 +14,8 @@ constexpr const char* kCreateMigrations = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()))sql";
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(727274)";
-constexpr const char* kAppliedVersion = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+constexpr const char* kAppliedVersions = "SELECT version FROM schema_migrations";
+constexpr const char* kMaxVersion = "SELECT coalesce(max(version), 0) FROM schema_migrations";
 constexpr const char* kRecordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
 constexpr const char* kInsertEvent = R"sql(
 INSERT INTO events (study_uid, series_uid, service, kind, detail, attrs)
@@ -69,15 +71,17 @@ int Ledger::migrate() {
   return transact([](pqxx::work& w) {
     w.exec(kMigrationLock);
     w.exec(kCreateMigrations);
-    int applied = w.exec1(kAppliedVersion)[0].as<int>();
+    // Applied by number, not by "above the highest": a migration merged after a
+    // higher-numbered one still runs.
+    std::set<int> applied;
+    for (const auto& row : w.exec(kAppliedVersions)) applied.insert(row[0].as<int>());
     for (const auto& m : migrations()) {
-      if (m.version <= applied) continue;
+      if (applied.count(m.version)) continue;
       spdlog::info("ledger: applying migration {} ({})", m.version, m.name);
       w.exec(m.sql);
       w.exec_params(kRecordMigration, m.version, m.name);
-      applied = m.version;
     }
-    return applied;
+    return w.exec1(kMaxVersion)[0].as<int>();
   });
 }
 
