@@ -14,7 +14,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
   libnats-dev nats-server libpqxx-dev libpq-dev catch2 postgresql orthanc python3-pydicom
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcli11-dev civetweb libcivetweb-dev
   libssl-dev zlib1g-dev curl libcurl4-openssl-dev python3 python3-yaml clang libclang-rt-14-dev
-  prometheus)  # promtool for tests/static/check_deploy.sh, a real Prometheus for the metrics contract
+  prometheus  # promtool for tests/static/check_deploy.sh, a real Prometheus for the metrics contract
+  haproxy)  # deploy/haproxy: e2e_receivers_scaled and bench/haproxy_receivers.sh run it in front of receivers
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -50,6 +50,7 @@ echo "static: checking deployment artefacts in $root"
 run "sh -n deploy/docker/entrypoint.sh" sh -n "$root/deploy/docker/entrypoint.sh"
 run "bash -n deploy/docker/healthcheck.sh" bash -n "$root/deploy/docker/healthcheck.sh"
 run "bash -n tests/static/check_deploy.sh" bash -n "$root/tests/static/check_deploy.sh"
+run "bash -n deploy/haproxy/render-local.sh" bash -n "$root/deploy/haproxy/render-local.sh"
 if command -v shellcheck >/dev/null; then
   run "shellcheck deploy/docker/*.sh tests/static/*.sh" \
     shellcheck "$root"/deploy/docker/*.sh "$root"/tests/static/*.sh
@@ -104,6 +105,14 @@ fi
 haproxy=$(tool haproxy HAPROXY)
 if [ -n "$haproxy" ]; then
   run "haproxy -c -f deploy/haproxy/haproxy.cfg" "$haproxy" -c -f "$root/deploy/haproxy/haproxy.cfg"
+  # The local variant (e2e test, bench) is rendered from haproxy.cfg and must stay valid.
+  render_local() {
+    bash "$root/deploy/haproxy/render-local.sh" --bind 21112 --stats 28404 --check-inter 1s \
+      --server 127.0.0.1:21113 --server 127.0.0.1:21114 --server 127.0.0.1:21115 >"$work/haproxy-local.cfg" &&
+      "$haproxy" -c -f "$work/haproxy-local.cfg" &&
+      [ "$(grep -c '^    server receiver[0-9] 127.0.0.1:2111[345]$' "$work/haproxy-local.cfg")" = 3 ]
+  }
+  run "deploy/haproxy/render-local.sh: 3 local receivers, haproxy -c" render_local
 else
   skip "haproxy -c: haproxy not installed (Debian package haproxy)"
 fi

@@ -568,6 +568,85 @@ def check_k8s(root, site, rendered_path):
                 len(rendered) == len(objs) + len(generated), f"{len(rendered)} vs {len(objs)}+{len(generated)}")
 
 
+# --------------------------------------------------------------------------- k8s: NATS cluster
+def check_nats_cluster(root):
+    """k8s runs NATS as a JetStream cluster of an odd number (>= 3) of nodes with stream
+    replicas = nodes (k8s site file); compose and the local runner stay one node with
+    replicas 1. The invariants a cluster needs to form and to keep its quorum."""
+    kdir = os.path.join(root, "k8s")
+    try:
+        docs = load_yaml_docs(os.path.join(kdir, "nats.yaml"))
+    except Exception as e:
+        R.check("k8s nats.yaml loads", False, str(e))
+        return
+    sts = [d for d in docs if d.get("kind") == "StatefulSet"]
+    if not R.check("k8s nats: one StatefulSet", len(sts) == 1, f"found {len(sts)}"):
+        return
+    sts = sts[0]
+    name = sts["metadata"]["name"]
+    spec = sts["spec"]
+    n = spec.get("replicas", 1)
+    R.check("k8s nats: an odd number of nodes, at least 3 (JetStream quorum survives one down)",
+            isinstance(n, int) and n >= 3 and n % 2 == 1, f"replicas {n}")
+    R.check("k8s nats: nodes start in parallel (a node waits for its peers to become ready)",
+            spec.get("podManagementPolicy") == "Parallel", str(spec.get("podManagementPolicy")))
+    R.check("k8s nats: each node its own volume (volumeClaimTemplates)",
+            len(spec.get("volumeClaimTemplates", [])) == 1, "missing")
+    headless = [d for d in docs if d.get("kind") == "Service" and d["metadata"]["name"] == spec.get("serviceName")]
+    if R.check(f"k8s nats: serviceName {spec.get('serviceName')} is a Service in nats.yaml", len(headless) == 1,
+               "missing"):
+        h = headless[0]["spec"]
+        R.check("k8s nats: the routes' Service is headless and publishes not-ready nodes",
+                h.get("clusterIP") == "None" and h.get("publishNotReadyAddresses") is True, str(h))
+        R.check("k8s nats: the routes' Service carries the cluster port 6222",
+                any(p.get("port") == 6222 for p in h.get("ports", [])), str(h.get("ports")))
+    c = spec["template"]["spec"]["containers"][0]
+    args = [str(a) for a in c.get("args", [])]
+
+    def arg(flag):
+        return args[args.index(flag) + 1] if flag in args and args.index(flag) + 1 < len(args) else None
+
+    R.check("k8s nats: JetStream on with a store dir", "-js" in args and arg("-sd") is not None, str(args))
+    R.check("k8s nats: a cluster name and a cluster listener on 6222",
+            bool(arg("--cluster_name")) and str(arg("--cluster") or "").endswith(":6222"), str(args))
+    pod_name = [e for e in c.get("env", []) if e.get("name") == "POD_NAME"
+                and e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name"]
+    R.check("k8s nats: server_name unique per node (the pod name)",
+            arg("--server_name") == "$(POD_NAME)" and len(pod_name) == 1, f"{arg('--server_name')} env {c.get('env')}")
+    want_routes = {f"nats://{name}-{i}.{spec.get('serviceName')}:6222" for i in range(n if isinstance(n, int) else 0)}
+    routes = set((arg("--routes") or "").split(","))
+    R.check("k8s nats: one route per node, by its stable name in the headless Service", routes == want_routes,
+            f"missing {sorted(want_routes - routes)} extra {sorted(routes - want_routes)}")
+    R.check("k8s nats: container port cluster 6222",
+            {p["name"]: p["containerPort"] for p in c.get("ports", [])}.get("cluster") == 6222, str(c.get("ports")))
+    try:
+        pdbs = [d for d in load_yaml_docs(os.path.join(kdir, "nats-pdb.yaml")) if d.get("kind") == "PodDisruptionBudget"]
+    except Exception as e:
+        pdbs = []
+        R.check("k8s nats-pdb.yaml loads", False, str(e))
+    quorum_ok = [p for p in pdbs if p["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/name")
+                 == spec["selector"]["matchLabels"].get("app.kubernetes.io/name")
+                 and (p["spec"].get("maxUnavailable") == 1 or p["spec"].get("minAvailable", 0) >= n // 2 + 1)]
+    R.check("k8s nats: a PodDisruptionBudget keeps the quorum during drains", len(quorum_ok) == 1, str(pdbs))
+
+    def replicas_of(path):
+        try:
+            return (load_yaml_docs(os.path.join(root, path))[0].get("bus") or {}).get("stream_replicas", 1)
+        except Exception as e:
+            return f"unreadable: {e}"
+    R.check("k8s site: bus.stream_replicas = the NATS nodes", replicas_of("k8s/config/site.yaml") == n,
+            f"{replicas_of('k8s/config/site.yaml')} vs {n} nodes")
+    for path in ["deploy/site.example.yaml", "deploy/docker/site.compose.yaml"]:
+        R.check(f"{path}: bus.stream_replicas 1 (one nats-server)", replicas_of(path) == 1, str(replicas_of(path)))
+    try:
+        compose = load_yaml_docs(os.path.join(root, "docker-compose.yml"))[0]
+        cmd = [str(a) for a in compose["services"]["nats"].get("command", [])]
+        R.check("compose nats: one node (no cluster), matching stream_replicas 1",
+                not any(a.startswith("--cluster") or a == "--routes" for a in cmd), str(cmd))
+    except Exception as e:
+        R.check("compose nats: command readable", False, str(e))
+
+
 # --------------------------------------------------------------------------- metrics contract
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
                 "offset", "inf", "nan", "e"}
@@ -1010,6 +1089,7 @@ def main():
         check_compose_site(root, site)
     check_dockerfile(root)
     check_k8s(root, site, rendered)
+    check_nats_cluster(root)
     contract = check_contract(root)
     used = check_prometheus(root, site, contract)
     used |= check_grafana(root, jsons, contract)
