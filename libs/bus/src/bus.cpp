@@ -240,6 +240,7 @@ void Bus::Impl::ensure_stream(const StreamSpec& spec, bool remember) {
   cfg.MaxAge = to_nanos(spec.max_age);
   cfg.Duplicates = to_nanos(spec.duplicate_window);
   cfg.MaxBytes = spec.max_bytes;
+  cfg.Replicas = options.stream_replicas;
 
   jsOptions o = api_options();
   jsErrCode jerr = static_cast<jsErrCode>(0);

@@ -194,8 +194,9 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   }
   r.only(root["ledger"], "ledger", {"url"});
   r.text(root["ledger"], "ledger", "url", c.ledger_url, true);
-  r.only(root["bus"], "bus", {"url"});
+  r.only(root["bus"], "bus", {"url", "stream_replicas"});
   r.text(root["bus"], "bus", "url", c.bus_url, true);
+  r.integer(root["bus"], "bus", "stream_replicas", c.bus_stream_replicas, 1, 5);  // JetStream allows at most 5
   r.duration(root, "", "reconcile_after", c.reconcile_after);
 
   const YAML::Node local = root["local"];

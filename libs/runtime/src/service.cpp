@@ -202,6 +202,7 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   try {
     bus::Options bo;
     bo.url = ctx.config.bus_url;
+    bo.stream_replicas = ctx.config.bus_stream_replicas;
     bo.name = "pacspull-" + service;
     ctx.bus = bus::Bus::connect(bo);
     declare_pipeline(*ctx.bus);

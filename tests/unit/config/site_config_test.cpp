@@ -158,3 +158,18 @@ TEST_CASE("Receiver store life cycle keys: defaults, values, bad watermarks name
   CHECK_THROWS_WITH(parse_site_config(std::string(kMinimal) + "receiver: {storage_high_watermark: 70%}\n", "s.yaml"),
                     Contains("must not be above 'receiver.storage_high_watermark'"));
 }
+
+TEST_CASE("bus.stream_replicas: 1 by default, 3 for a JetStream cluster, bounded by JetStream's 5") {
+  CHECK(parse_site_config(kMinimal, "min.yaml").bus_stream_replicas == 1);
+  std::string three = kMinimal;
+  three.replace(three.find("bus: {url: \"nats://127.0.0.1:4222\"}"), 35,
+                "bus: {url: \"nats://127.0.0.1:4222\", stream_replicas: 3}");
+  CHECK(parse_site_config(three, "three.yaml").bus_stream_replicas == 3);
+  CHECK(parse_site_config(kMinimal, "min.yaml", {{"PACSPULL_BUS_STREAM_REPLICAS", "3"}}).bus_stream_replicas == 3);
+  try {
+    parse_site_config(kMinimal, "min.yaml", {{"PACSPULL_BUS_STREAM_REPLICAS", "7"}});
+    FAIL("accepted 7 replicas");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Contains("'bus.stream_replicas' must be a whole number from 1 to 5, not '7'"));
+  }
+}

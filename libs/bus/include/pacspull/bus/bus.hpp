@@ -78,6 +78,9 @@ struct Options {
   int publish_attempts = 5;
   std::chrono::milliseconds publish_backoff{200};  // doubled per attempt, capped at 5 s
   std::chrono::milliseconds publish_timeout{2000};  // one attempt's wait for the PubAck
+  // Replicas of every stream ensure_stream creates or updates (1: one server; a JetStream
+  // cluster of 3 takes 3). More than the cluster's servers fails stream creation.
+  int stream_replicas = 1;
 };
 
 // Monotonic counters since connect(); the services export them (the bus itself does not

@@ -47,6 +47,9 @@ struct SiteConfig {
   std::string site;
   std::string ledger_url;
   std::string bus_url;
+  // `bus.stream_replicas`: JetStream replicas of every stream the services create (1 for a
+  // single nats-server; 3 for the k8s 3-node cluster, which then survives one node's loss).
+  int bus_stream_replicas = 1;
   std::filesystem::path source;  // the file it came from (for rule reloads)
   // The site's time zone (`timezone:`, an IANA name; empty = the host's zone). StudyDate
   // and StudyTime are the hospital's wall clock: the finder's date window and every exam
