@@ -1,0 +1,224 @@
+// Capability assessment, query plans, series fingerprints, series choice and cap splits
+// (issue 9 parts 1-4): the finder's pure logic for PACS that bend Query/Retrieve.
+#include <catch2/catch.hpp>
+
+#include "pacspull/pipeline/capabilities.hpp"
+#include "pacspull/pipeline/series_choice.hpp"
+#include "pacspull/pipeline/series_plan.hpp"
+
+using namespace pacspull;
+using namespace pacspull::pipeline;
+using namespace std::chrono_literals;
+
+namespace {
+const core::Time t0 = core::Time{} + 1000h;
+
+// What DCMTK's dcmqrscp answers: no ModalitiesInStudy, no counts, ignores the modality key,
+// series level only Modality, image level lists instances.
+ProbeAnswers dcmqrscp_like() {
+  ProbeAnswers a;
+  a.studies = {core::AttributeMap{{"StudyInstanceUID", "1.2"}, {"StudyDate", "20240612"}},
+               core::AttributeMap{{"StudyInstanceUID", "1.3"}, {"StudyDate", "20240612"}}};
+  a.unmatched_modality_answers = 2;
+  a.series_run = true;
+  a.series = {core::AttributeMap{{"SeriesInstanceUID", "1.2.1"}, {"Modality", "CT"}, {"SeriesNumber", "1"}}};
+  a.images_run = true;
+  a.images = {core::AttributeMap{{"SOPInstanceUID", "1.2.1.1"}}};
+  return a;
+}
+}  // namespace
+
+TEST_CASE("dcmqrscp-like answers: no study modalities or counts, series queries with image counts") {
+  PacsCapabilities c = assess_probe(dcmqrscp_like());
+  CHECK(c.study_modalities == false);
+  CHECK(c.study_counts == false);
+  CHECK(c.filters_modalities == false);
+  CHECK(c.series_modality == true);
+  CHECK(c.series_counts == false);
+  CHECK(c.series_body_part == false);
+  CHECK(c.image_level == true);
+  CHECK(c.result_cap == 0);
+  QueryPlan p = plan_queries(c, SeriesFilterMode::Auto);
+  CHECK_FALSE(p.modality_queries);
+  CHECK(p.series_queries);
+  CHECK(p.image_counts);
+  CHECK(p.series_filter);  // series queries are needed anyway
+  CHECK_FALSE(p.cap);
+  CHECK_THAT(p.describe(), Catch::Contains("image-level C-FIND per series"));
+  CHECK_FALSE(plan_queries(c, SeriesFilterMode::Off).series_filter);
+}
+
+TEST_CASE("Orthanc-like answers: study level is enough; series filtering only when the site turns it on") {
+  ProbeAnswers a;
+  a.studies = {core::AttributeMap{{"StudyInstanceUID", "1.2"}, {"ModalitiesInStudy", "CT\\PR"},
+                                  {"NumberOfStudyRelatedInstances", "54"}, {"TimezoneOffsetFromUTC", "+0800"}}};
+  a.unmatched_modality_answers = 0;
+  a.series_run = true;
+  a.series = {core::AttributeMap{{"SeriesInstanceUID", "1.2.1"}, {"Modality", "CT"},
+                                 {"NumberOfSeriesRelatedInstances", "40"}, {"BodyPartExamined", "CHEST"}}};
+  PacsCapabilities c = assess_probe(a);
+  CHECK(c.study_modalities == true);
+  CHECK(c.study_counts == true);
+  CHECK(c.filters_modalities == true);
+  CHECK(c.series_counts == true);
+  CHECK(c.series_body_part == true);
+  CHECK(c.timezone_offset == "+0800");
+  CHECK_FALSE(c.image_level);  // not run: unknown
+  QueryPlan p = plan_queries(c, SeriesFilterMode::Auto);
+  CHECK(p.modality_queries);
+  CHECK_FALSE(p.series_queries);
+  CHECK_FALSE(p.series_filter);
+  QueryPlan on = plan_queries(c, SeriesFilterMode::On);
+  CHECK(on.series_filter);
+  CHECK(on.series_queries);
+  CHECK_FALSE(on.image_counts);  // the series level has counts
+}
+
+TEST_CASE("A PACS that ends the query itself with 0xFE00 has a cap; our own guard proves none") {
+  ProbeAnswers a = dcmqrscp_like();
+  a.studies_capped_by_peer = true;
+  CHECK(assess_probe(a).result_cap == 2);
+  CHECK(plan_queries(assess_probe(a), SeriesFilterMode::Auto).cap == 2);
+  a.studies_capped_by_peer = false;
+  a.studies_truncated = true;
+  CHECK_FALSE(assess_probe(a).result_cap);
+  ProbeAnswers failed;
+  failed.studies_failed = true;
+  PacsCapabilities c = assess_probe(failed);
+  CHECK_FALSE(c.study_modalities);
+  CHECK_FALSE(c.notes.empty());
+  // Unknown capabilities plan like a good PACS: the present behaviour.
+  QueryPlan p = plan_queries(c, SeriesFilterMode::Auto);
+  CHECK(p.modality_queries);
+  CHECK_FALSE(p.series_queries);
+}
+
+TEST_CASE("Site pins override the probe field by field") {
+  PacsCapabilities probed = assess_probe(dcmqrscp_like());
+  PacsCapabilities pins;
+  pins.result_cap = 100;
+  pins.image_level = false;
+  PacsCapabilities c = merge_pins(probed, pins);
+  CHECK(c.result_cap == 100);
+  CHECK(c.image_level == false);
+  CHECK(c.study_modalities == false);  // not pinned: probed value
+  CHECK_FALSE(plan_queries(c, SeriesFilterMode::Auto).image_counts);
+}
+
+TEST_CASE("Series fingerprint: order-independent, changes with a count or a new series") {
+  std::vector<SeriesInfo> a{{"1.2.2", "CT", 40}, {"1.2.1", "CT", 2}};
+  std::vector<SeriesInfo> b{{"1.2.1", "CT", 2}, {"1.2.2", "CT", 40}};
+  CHECK(series_fingerprint(a) == series_fingerprint(b));
+  CHECK(series_fingerprint(a) == "1.2.1=2;1.2.2=40;");
+  b[1].count = 41;
+  CHECK(series_fingerprint(a) != series_fingerprint(b));
+  b.push_back({"1.2.3", "CT", std::nullopt});
+  CHECK_THAT(series_fingerprint(b), Catch::Contains("1.2.3=?"));
+  CHECK(total_count(a) == 42);
+  CHECK_FALSE(total_count(b));
+}
+
+TEST_CASE("Stable once the fingerprint is unchanged over N polls and the minimum age") {
+  FingerprintPolicy policy{2, core::Seconds(20)};
+  auto s1 = observe_fingerprint(std::nullopt, "a=1;", policy, t0, "1 series");
+  CHECK_FALSE(s1.stable);
+  CHECK(s1.next.since == t0);
+  auto s2 = observe_fingerprint(s1.next, "a=1;", policy, t0 + 10s, "1 series");
+  CHECK_FALSE(s2.stable);  // one poll, 10 s
+  auto s3 = observe_fingerprint(s2.next, "a=1;", policy, t0 + 15s, "1 series");
+  CHECK_FALSE(s3.stable);  // two polls, but only 15 s
+  CHECK_THAT(s3.reason, Catch::Contains("stable after 2 polls and 20 s"));
+  auto s4 = observe_fingerprint(s3.next, "a=1;", policy, t0 + 21s, "1 series");
+  CHECK(s4.stable);
+  CHECK_THAT(s4.reason, Catch::Contains("unchanged over 3 polls and 21 s"));
+  // A late series resets the watch.
+  auto s5 = observe_fingerprint(s4.next, "a=1;b=30;", policy, t0 + 30s, "2 series");
+  CHECK_FALSE(s5.stable);
+  CHECK(s5.next.unchanged_polls == 0);
+  CHECK(s5.next.since == t0 + 30s);
+  CHECK_THAT(s5.reason, Catch::Contains("series changed"));
+}
+
+TEST_CASE("Series choice: scouts and other modalities stay behind, unseen chest sources keep a series") {
+  rules::RuleSet rs;
+  core::AttributeMap study{{"StudyDescription", "CT"}};
+  std::vector<core::AttributeMap> series{
+      {{"SeriesInstanceUID", "s1"}, {"Modality", "CT"}, {"NumberOfSeriesRelatedInstances", "2"}},   // scout
+      {{"SeriesInstanceUID", "s2"}, {"Modality", "CT"}, {"NumberOfSeriesRelatedInstances", "60"}},  // no body part
+      {{"SeriesInstanceUID", "s3"}, {"Modality", "PR"}, {"NumberOfSeriesRelatedInstances", "1"}},
+      {{"SeriesInstanceUID", "s4"},
+       {"Modality", "CT"},
+       {"BodyPartExamined", "HEAD"},
+       {"NumberOfSeriesRelatedInstances", "80"}},
+      {{"SeriesInstanceUID", "s5"},
+       {"Modality", "CT"},
+       {"SeriesDescription", "MPR CORONAL"},
+       {"NumberOfSeriesRelatedInstances", "80"}},
+  };
+  SeriesChoice c = choose_series(rs, series, study);
+  REQUIRE_FALSE(c.whole_study);
+  CHECK(c.move == std::vector<std::string>{"s2"});
+  CHECK(c.instances == 60);
+  REQUIRE(c.dropped.size() == 4);
+  CHECK_THAT(c.dropped[0].second, Catch::Contains("instance nums 2 < 10"));
+  CHECK_THAT(c.dropped[1].second, Catch::Contains("Modality PR"));
+  CHECK_THAT(c.dropped[2].second, Catch::Contains("BodyPartExamined HEAD"));
+  CHECK_THAT(c.dropped[3].second, Catch::Contains("MPR"));
+}
+
+TEST_CASE("Series choice: DX family moves the whole study; nothing left moves the whole study") {
+  rules::RuleSet rs;
+  std::vector<core::AttributeMap> dx{{{"SeriesInstanceUID", "d1"}, {"Modality", "DX"}},
+                                     {{"SeriesInstanceUID", "d2"}, {"Modality", "PR"}}};
+  SeriesChoice c = choose_series(rs, dx, {});
+  CHECK(c.whole_study);
+  CHECK_THAT(c.reason, Catch::Contains("DX family"));
+  std::vector<core::AttributeMap> head{
+      {{"SeriesInstanceUID", "h1"}, {"Modality", "CT"}, {"BodyPartExamined", "HEAD"}}};
+  SeriesChoice h = choose_series(rs, head, {});
+  CHECK(h.whole_study);
+  CHECK(h.dropped.empty());
+  // Without a count the thickness cannot be judged: kept.
+  std::vector<core::AttributeMap> nocount{{{"SeriesInstanceUID", "c1"}, {"Modality", "CT"}},
+                                          {{"SeriesInstanceUID", "c2"}, {"Modality", "SR"}}};
+  SeriesChoice n = choose_series(rs, nocount, {});
+  CHECK(n.move == std::vector<std::string>{"c1"});
+  CHECK_FALSE(n.instances);
+}
+
+TEST_CASE("A capped query splits by date, then by time range, then by modality") {
+  QueryPart window{"20240611", "20240612", 0, 86399, ""};
+  auto days = split_capped(window, true, {"CT", "DX"});
+  REQUIRE(days.size() == 2);
+  CHECK(days[0].study_date() == "20240611");
+  CHECK(days[1].study_date() == "20240612");
+  CHECK(days[0].study_time().empty());
+  auto halves = split_capped(days[1], true, {"CT", "DX"});
+  REQUIRE(halves.size() == 2);
+  CHECK(halves[0].study_time() == "000000-115959");
+  CHECK(halves[1].study_time() == "120000-235959");
+  // Down to the minimum time slice, then by modality.
+  QueryPart minute{"20240612", "20240612", 3600, 3659, ""};
+  auto by_modality = split_capped(minute, true, {"CT", "DX"});
+  REQUIRE(by_modality.size() == 2);
+  CHECK(by_modality[1].modality == "DX");
+  CHECK(by_modality[1].describe() == "StudyDate 20240612 StudyTime 010000-010059 ModalitiesInStudy DX");
+  CHECK(split_capped(by_modality[1], true, {"CT", "DX"}).empty());
+  CHECK(split_capped(minute, false, {"CT", "DX"}).empty());  // the PACS ignores the modality key
+  // Every second of the day is covered exactly once by repeated halving.
+  std::vector<QueryPart> todo{QueryPart{"20240612", "20240612", 0, 86399, ""}}, leaves;
+  while (!todo.empty()) {
+    QueryPart p = todo.back();
+    todo.pop_back();
+    auto parts = split_capped(p, false, {}, 3600);
+    if (parts.empty()) leaves.push_back(p);
+    todo.insert(todo.end(), parts.begin(), parts.end());
+  }
+  long covered = 0;
+  for (const auto& l : leaves) covered += l.to_s - l.from_s + 1;
+  CHECK(covered == 86400);
+  CHECK(hit_cap(10, false, false, 10));
+  CHECK_FALSE(hit_cap(9, false, false, 10));
+  CHECK(hit_cap(3, true, false, std::nullopt));
+  CHECK_FALSE(hit_cap(3, false, false, 0));
+}
