@@ -12,7 +12,9 @@ const std::vector<std::string>& PipelineFixture::services() {
   return all;
 }
 
-PipelineFixture::PipelineFixture(const std::string& name) {
+PipelineFixture::PipelineFixture(const std::string& name) : PipelineFixture(name, Options{}) {}
+
+PipelineFixture::PipelineFixture(const std::string& name, Options options) : options_(std::move(options)) {
   dir_ = make_temp_dir("pacspull-" + name);
   bin_ = fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin";
   day_ = dir_ / "day";
@@ -42,6 +44,10 @@ PipelineFixture::~PipelineFixture() {
 void PipelineFixture::write_config() {
   config_ = dir_ / "site.yaml";
   std::ofstream f(config_);
+  auto x = [&](const std::string& section) {
+    auto it = options_.extra.find(section);
+    return it == options_.extra.end() ? std::string() : it->second;
+  };
   f << "site: e2e\n"
     << "ledger: {url: \"" << db_.url() << "\"}\n"
     << "bus: {url: \"nats://127.0.0.1:" << nats_port_ << "\"}\n"
@@ -52,16 +58,17 @@ void PipelineFixture::write_config() {
     << pacs_->dicom_port() << "}\n"
     << "ai_node: {ae_title: AINODE, host: 127.0.0.1, port: " << ai_->port() << "}\n"
     << "finder: {poll_interval: 1s, crossday: -1, grpc_port: " << grpc_ports_["finder"]
-    << ", metrics_port: " << metrics_ports_["finder"] << "}\n"
+    << ", metrics_port: " << metrics_ports_["finder"] << x("finder") << "}\n"
     << "mover: {max_attempts: 5, retry_backoff: 1s, grpc_port: " << grpc_ports_["mover"]
-    << ", metrics_port: " << metrics_ports_["mover"] << "}\n"
+    << ", metrics_port: " << metrics_ports_["mover"] << x("mover") << "}\n"
     << "receiver: {dicom_port: " << receiver_port_ << ", grpc_port: " << grpc_ports_["receiver"]
-    << ", metrics_port: " << metrics_ports_["receiver"] << "}\n"
-    << "filter: {grpc_port: " << grpc_ports_["filter"] << ", metrics_port: " << metrics_ports_["filter"] << "}\n"
+    << ", metrics_port: " << metrics_ports_["receiver"] << x("receiver") << "}\n"
+    << "filter: {grpc_port: " << grpc_ports_["filter"] << ", metrics_port: " << metrics_ports_["filter"] << x("filter")
+    << "}\n"
     << "checker: {stable_age: 2s, scan_interval: 500ms, max_repulls: 3, grpc_port: " << grpc_ports_["checker"]
-    << ", metrics_port: " << metrics_ports_["checker"] << "}\n"
+    << ", metrics_port: " << metrics_ports_["checker"] << x("checker") << "}\n"
     << "dispatcher: {grpc_port: " << grpc_ports_["dispatcher"] << ", metrics_port: " << metrics_ports_["dispatcher"]
-    << "}\n";
+    << x("dispatcher") << "}\n";
 }
 
 void PipelineFixture::start(const std::string& service) {
@@ -144,6 +151,25 @@ std::string PipelineFixture::pullctl(const std::vector<std::string>& args) {
   fs::remove(out);
   run_command(argv, std::chrono::seconds(60), out);
   return read_file(out);
+}
+
+long PipelineFixture::expected_settled() const {
+  long n = 0;
+  for (const auto& s : manifest_["studies"])
+    if (s["expected"]["state"] != "not_pulled") ++n;
+  return n;
+}
+
+std::set<std::string> PipelineFixture::expected_sops() const {
+  std::set<std::string> out;
+  for (const auto& s : manifest_["studies"]) {
+    std::set<std::string> wanted;
+    for (const auto& uid : s["expected"]["dispatch"]) wanted.insert(uid.get<std::string>());
+    for (const auto& series : s["series"])
+      if (wanted.count(series["series_instance_uid"].get<std::string>()))
+        for (const auto& i : series["instances"]) out.insert(i["sop_instance_uid"].get<std::string>());
+  }
+  return out;
 }
 
 const nlohmann::json& PipelineFixture::study(const std::string& key) const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "orthanc.hpp"
@@ -19,7 +20,13 @@ namespace pacspull::testing {
 
 class PipelineFixture {
  public:
+  // Per-test additions to the site file: extra[section] is appended inside that section's
+  // flow mapping, e.g. extra["mover"] = ", max_attempts: 10".
+  struct Options {
+    std::map<std::string, std::string> extra;
+  };
   explicit PipelineFixture(const std::string& name);
+  PipelineFixture(const std::string& name, Options options);
   ~PipelineFixture();
 
   static const std::vector<std::string>& services();
@@ -46,6 +53,16 @@ class PipelineFixture {
   OrthancPacs& pacs() { return *pacs_; }
   const std::filesystem::path& dir() const { return dir_; }
   const std::filesystem::path& config_path() const { return config_; }
+  const std::filesystem::path& bin_dir() const { return bin_; }
+  const std::filesystem::path& day_dir() const { return day_; }
+  // The port the PACS knows as the C-MOVE destination (receiver.dicom_port in the site file).
+  uint16_t receiver_port() const { return receiver_port_; }
+  uint16_t grpc_port(const std::string& service) const { return grpc_ports_.at(service); }
+  uint16_t metrics_port(const std::string& service) const { return metrics_ports_.at(service); }
+  // From the manifest: studies that must settle (all but not_pulled), and the SOP Instance
+  // UIDs that must reach the AI node.
+  long expected_settled() const;
+  std::set<std::string> expected_sops() const;
 
  private:
   void write_config();
@@ -59,6 +76,7 @@ class PipelineFixture {
   nlohmann::json manifest_;
   std::map<std::string, uint16_t> grpc_ports_, metrics_ports_;
   std::map<std::string, ChildProcess> running_;
+  Options options_;
 };
 
 }  // namespace pacspull::testing
