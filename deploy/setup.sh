@@ -10,7 +10,7 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 PKGS=(build-essential cmake ninja-build pkg-config git
-  libdcmtk-dev dcmtk libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libdcmtk-dev dcmtk dicom3tools libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libnats-dev nats-server libpqxx-dev libpq-dev catch2 postgresql orthanc python3-pydicom
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcli11-dev civetweb libcivetweb-dev
   libssl-dev zlib1g-dev curl libcurl4-openssl-dev python3 python3-yaml clang libclang-rt-14-dev
