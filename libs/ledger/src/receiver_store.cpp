@@ -56,6 +56,11 @@ RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i) {
   const std::string& study = i.study_uid.str();
   const std::string& series = i.series_uid.str();
   w.exec_params(kEnsureStudy, study, i.accession_number.str(), i.patient_id.str(), i.study_date.str());
+  // The study row is locked first, before any row that references it is inserted: the
+  // foreign keys of a new series or instance take a share lock on it, and two transactions
+  // that each held that share lock and then asked for the update lock deadlocked (seen with
+  // four associations sending four series of one study).
+  const std::string before = w.exec_params1(kLockState, study)[0].c_str();
   out.new_series = !w.exec_params(kEnsureSeries, series, study, i.modality.str(), i.series_number,
                                   i.series_description.str(), i.path.str())
                          .empty();
@@ -70,7 +75,6 @@ RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i) {
     out.file_gone = !r.empty() && r[0][0].as<bool>();
   }
   if (out.new_instance) {
-    std::string before = w.exec_params1(kLockState, study)[0].c_str();
     w.exec_params(kTouchStudy, study);
     out.reopened = before != "pulling" && before != "queued" && before != "found";
     if (out.reopened)
