@@ -5,9 +5,11 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <tuple>
 
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/ledger/storage_store.hpp"
@@ -80,27 +82,37 @@ void ReceiverApp::run() {
     }
     if (tick % kSweepEveryChecks == 0) sweep_store();
     auto c = scp_->counters();
-    if (c.refused > last.refused)
-      ctx_.metrics
-          ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
-                    {{"reason", "refused"}})
-          .Increment(static_cast<double>(c.refused - last.refused));
-    if (c.associations > last.associations)
-      ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted")
-          .Increment(static_cast<double>(c.associations - last.associations));
-    if (c.failed > last.failed)
-      ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status")
-          .Increment(static_cast<double>(c.failed - last.failed));
-    if (c.rejected > last.rejected)
-      ctx_.metrics
-          ->counter("pacspull_receiver_associations_rejected_total", "associations rejected (AE titles, capacity)")
-          .Increment(static_cast<double>(c.rejected - last.rejected));
+    export_scp_counters(c, last);
     last = c;
   }
   // SIGTERM: readiness off first so a balancer stops sending, then let work in flight finish.
   server.set_serving(false);
   const size_t left = scp_->drain(std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.config.receiver.drain_grace));
   spdlog::info("receiver {}: drained ({} associations aborted at the end of the grace period)", instance_id_, left);
+}
+
+void ReceiverApp::export_scp_counters(const dicom::StoreScp::Counters& c, const dicom::StoreScp::Counters& last) {
+  auto failures = [&](const char* reason, uint64_t now, uint64_t before) {
+    if (now > before)
+      ctx_.metrics
+          ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
+                    {{"reason", reason}})
+          .Increment(static_cast<double>(now - before));
+  };
+  // The adapter logged each one where it happened; "ledger" is counted in on_stored.
+  failures("refused", c.refused, last.refused);
+  failures("disk", c.disk_failures, last.disk_failures);
+  failures("parse", c.parse_failures, last.parse_failures);
+  if (c.associations > last.associations)
+    ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted")
+        .Increment(static_cast<double>(c.associations - last.associations));
+  if (c.failed > last.failed)
+    ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status")
+        .Increment(static_cast<double>(c.failed - last.failed));
+  if (c.rejected > last.rejected)
+    ctx_.metrics
+        ->counter("pacspull_receiver_associations_rejected_total", "associations rejected (AE titles, capacity)")
+        .Increment(static_cast<double>(c.rejected - last.rejected));
 }
 
 void ReceiverApp::warn_if_tmpfs() {
@@ -199,21 +211,70 @@ void ReceiverApp::sweep_store() {
   }
 }
 
-std::unique_ptr<ledger::Ledger> ReceiverApp::take_connection() {
-  {
-    std::lock_guard lock(pool_mu_);
-    if (!pool_.empty()) {
-      auto l = std::move(pool_.back());
-      pool_.pop_back();
-      return l;
+void ReceiverApp::record(Recording& r) {
+  std::unique_lock lock(commit_mu_);
+  commit_queue_.push_back(&r);
+  while (!r.done) {
+    if (committing_) {
+      commit_cv_.wait(lock);  // the running commit, then maybe ours; woken when a commit ends
+      continue;
     }
+    committing_ = true;
+    std::vector<Recording*> batch;
+    batch.swap(commit_queue_);
+    lock.unlock();
+    commit_batch(batch);
+    lock.lock();
+    for (Recording* b : batch) b->done = true;
+    committing_ = false;
+    commit_cv_.notify_all();
   }
-  return ctx_.open_ledger();
 }
 
-void ReceiverApp::give_back(std::unique_ptr<ledger::Ledger> l) {
-  std::lock_guard lock(pool_mu_);
-  pool_.push_back(std::move(l));
+void ReceiverApp::commit_batch(std::vector<Recording*>& batch) {
+  using rules::Text;
+  // Rows in a fixed order, so two receivers' batches lock the same studies in the same order.
+  std::sort(batch.begin(), batch.end(), [](const Recording* a, const Recording* b) {
+    return std::tie(a->row->study_uid.str(), a->row->sop_uid.str()) <
+           std::tie(b->row->study_uid.str(), b->row->sop_uid.str());
+  });
+  auto one = [](pqxx::work& w, const Recording& r) {
+    const ledger::InstanceRow& row = *r.row;
+    if (r.stored->arrival == dicom::StoreScp::Arrival::Conflict) {
+      ledger::record_conflict(w, row, row.path, Text::from_utf8(r.stored->conflict_path.string()));
+      return ledger::RecordedInstance{};
+    }
+    ledger::RecordedInstance recorded = ledger::record_instance(w, row);
+    // Its file left the store after hand-off and this copy landed while the deletion ran.
+    if (recorded.revived && !std::filesystem::exists(r.stored->path))
+      throw std::runtime_error("file " + r.stored->path.string() + " was deleted while it arrived again");
+    return recorded;
+  };
+  try {
+    if (!committer_) committer_ = ctx_.open_ledger();
+    std::vector<ledger::RecordedInstance> out = committer_->transact([&](pqxx::work& w) {
+      std::vector<ledger::RecordedInstance> v;
+      v.reserve(batch.size());
+      for (const Recording* r : batch) v.push_back(one(w, *r));
+      return v;
+    });
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = out[i];
+    return;
+  } catch (const std::exception& e) {
+    if (batch.size() == 1 || !committer_) {
+      for (Recording* r : batch) r->error = e.what();
+      return;
+    }
+    spdlog::warn("receiver: group commit of {} rows failed ({}); recording them one by one", batch.size(),
+                 Text::from_utf8(e.what()).str());
+  }
+  for (Recording* r : batch) {
+    try {
+      r->result = committer_->transact([&](pqxx::work& w) { return one(w, *r); });
+    } catch (const std::exception& e) {
+      r->error = e.what();
+    }
+  }
 }
 
 dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored& s) {
@@ -236,52 +297,43 @@ dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored
   row.study_raws = rules::raw_texts(a, kStudyTextAttributes);
   row.series_raws = rules::raw_texts(a, kSeriesTextAttributes);
   row.file_placed = s.arrival == dicom::StoreScp::Arrival::New;
-  try {
-    std::unique_ptr<ledger::Ledger> l = take_connection();
-    ledger::RecordedInstance r = l->transact([&](pqxx::work& w) {
-      if (s.arrival == dicom::StoreScp::Arrival::Conflict) {
-        ledger::record_conflict(w, row, row.path, Text::from_utf8(s.conflict_path.string()));
-        return ledger::RecordedInstance{};
-      }
-      ledger::RecordedInstance recorded = ledger::record_instance(w, row);
-      // Its file left the store after hand-off and this copy landed while the deletion ran.
-      if (recorded.revived && !std::filesystem::exists(s.path))
-        throw std::runtime_error("file " + s.path.string() + " was deleted while it arrived again");
-      return recorded;
-    });
-    give_back(std::move(l));
-    if (r.file_gone) {
-      spdlog::warn("receiver: {} arrived again while its study's files were being deleted; answering "
-                   "out-of-resources so the sender sends it again",
-                   row.sop_uid.str());
-      ctx_.metrics
-          ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
-                    {{"reason", "disk"}})
-          .Increment();
-      return dicom::StoreScp::SinkResult::RetryLater;
-    }
-    ctx_.metrics->counter("pacspull_receiver_instances_stored_total", "instances stored and recorded").Increment();
-    ctx_.metrics->counter("pacspull_receiver_bytes_total", "bytes stored").Increment(static_cast<double>(s.bytes));
-    if (s.arrival == dicom::StoreScp::Arrival::Conflict)
-      ctx_.metrics
-          ->counter("pacspull_receiver_conflicts_total",
-                    "instances received again with different content (kept aside, never dispatched)")
-          .Increment();
-    else if (!r.new_instance)
-      ctx_.metrics->counter("pacspull_receiver_duplicates_total", "instances received again").Increment();
-    if (r.new_series)
-      spdlog::info("receiver: new series {} of study {} ({}) from {}", row.series_uid.str(), row.study_uid.str(),
-                   row.modality.str(), row.calling_ae.str());
-    return dicom::StoreScp::SinkResult::Ok;
-  } catch (const std::exception& e) {
+  Recording rec;
+  rec.row = &row;
+  rec.stored = &s;
+  record(rec);
+  if (!rec.error.empty()) {
     spdlog::error("receiver: cannot record {} in the ledger ({}); answering out-of-resources so the sender retries",
-                  row.sop_uid.str(), Text::from_utf8(e.what()).str());
+                  row.sop_uid.str(), Text::from_utf8(rec.error).str());
     ctx_.metrics
         ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
                   {{"reason", "ledger"}})
         .Increment();
     return dicom::StoreScp::SinkResult::RetryLater;
   }
+  const ledger::RecordedInstance& r = rec.result;
+  if (r.file_gone) {
+    spdlog::warn("receiver: {} arrived again while its study's files were being deleted; answering "
+                 "out-of-resources so the sender sends it again",
+                 row.sop_uid.str());
+    ctx_.metrics
+        ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
+                  {{"reason", "disk"}})
+        .Increment();
+    return dicom::StoreScp::SinkResult::RetryLater;
+  }
+  ctx_.metrics->counter("pacspull_receiver_instances_stored_total", "instances stored and recorded").Increment();
+  ctx_.metrics->counter("pacspull_receiver_bytes_total", "bytes stored").Increment(static_cast<double>(s.bytes));
+  if (s.arrival == dicom::StoreScp::Arrival::Conflict)
+    ctx_.metrics
+        ->counter("pacspull_receiver_conflicts_total",
+                  "instances received again with different content (kept aside, never dispatched)")
+        .Increment();
+  else if (!r.new_instance)
+    ctx_.metrics->counter("pacspull_receiver_duplicates_total", "instances received again").Increment();
+  if (r.new_series)
+    spdlog::info("receiver: new series {} of study {} ({}) from {}", row.series_uid.str(), row.study_uid.str(),
+                 row.modality.str(), row.calling_ae.str());
+  return dicom::StoreScp::SinkResult::Ok;
 }
 
 grpc::Status ReceiverApp::GetStatus(grpc::ServerContext*, const receiver::v1::GetStatusRequest*,

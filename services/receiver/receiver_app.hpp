@@ -11,9 +11,19 @@
 // files of those due (pipeline::deletion_due; any replica may delete any study, the ledger
 // row lock makes it once). SIGTERM drains: no new associations, NOT_SERVING, those in
 // flight get receiver.drain_grace to finish.
+//
+// Group commit: the ledger rows of instances that arrive while a ledger transaction is
+// being committed (from any association) are recorded together in the next transaction, so
+// concurrent associations share one commit (and one lock of a study row) instead of queueing
+// behind each other's. Each association's C-STORE-RSP still waits for the commit that holds
+// its own row; a batch that fails is retried row by row, so one bad row fails only its own
+// C-STORE. No timer: a lone association commits at once.
+#include "pacspull/ledger/receiver_store.hpp"
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "pacspull/dicom/store_scp.hpp"
@@ -31,8 +41,19 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
 
  private:
   dicom::StoreScp::SinkResult on_stored(const dicom::StoreScp::Stored& s);
-  std::unique_ptr<ledger::Ledger> take_connection();
-  void give_back(std::unique_ptr<ledger::Ledger> l);
+  // One instance waiting for its ledger row to be committed (group commit).
+  struct Recording {
+    const ledger::InstanceRow* row = nullptr;
+    const dicom::StoreScp::Stored* stored = nullptr;
+    ledger::RecordedInstance result;
+    std::string error;  // non-empty: not recorded
+    bool done = false;  // guarded by commit_mu_
+  };
+  // Blocks until r's row is committed (or failed); thread-safe. The first caller that finds
+  // no commit running commits everything queued, its own row included.
+  void record(Recording& r);
+  void commit_batch(std::vector<Recording*>& batch);  // never throws; fills result/error
+  void export_scp_counters(const dicom::StoreScp::Counters& now, const dicom::StoreScp::Counters& last);
   // Storage cap: returns the refusing state after this check.
   bool check_storage(bool refusing);
   void sweep_store();
@@ -40,8 +61,11 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
 
   runtime::Context& ctx_;
   std::string instance_id_;
-  std::mutex pool_mu_;
-  std::vector<std::unique_ptr<ledger::Ledger>> pool_;  // one connection per concurrent association
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::vector<Recording*> commit_queue_;         // guarded by commit_mu_
+  bool committing_ = false;                      // guarded by commit_mu_
+  std::unique_ptr<ledger::Ledger> committer_;    // used only by the thread committing
   std::unique_ptr<dicom::StoreScp> scp_;
   uint16_t dicom_port_ = 0;
   std::unique_ptr<ledger::Ledger> sweeper_;  // the sweep's own connection

@@ -26,6 +26,15 @@ std::string fsync_path(const std::filesystem::path& path) {
   return err;
 }
 
+std::string fdatasync_path(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "open " + path.string() + ": " + std::strerror(errno);
+  std::string err;
+  if (::fdatasync(fd) != 0) err = "fdatasync " + path.string() + ": " + std::strerror(errno);
+  if (::close(fd) != 0 && err.empty()) err = "close " + path.string() + ": " + std::strerror(errno);
+  return err;
+}
+
 namespace {
 // Directories whose entry is known to be fsynced in their parent. A directory another
 // thread created (so create_directory() returned false here) may not be durable yet, so

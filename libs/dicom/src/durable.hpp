@@ -8,6 +8,10 @@ namespace pacspull::dicom::detail {
 
 // fsync the file's data and metadata. Returns "" or an error message.
 std::string fsync_path(const std::filesystem::path& path);
+// fdatasync: the file's data and the metadata needed to read it back (its size), not its
+// timestamps. Enough for a new file whose directory entry is fsynced separately. The
+// result of close() is checked too.
+std::string fdatasync_path(const std::filesystem::path& path);
 // Creates `dir` and missing parents below `root` (root itself must exist); every directory
 // created has its parent fsynced, so the new entry survives a crash. Safe under concurrency.
 std::string create_directories_durably(const std::filesystem::path& root, const std::filesystem::path& dir);

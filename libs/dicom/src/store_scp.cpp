@@ -118,6 +118,7 @@ struct StoreScp::Impl {
   std::atomic<uint64_t> temp_sequence{0};
 
   std::atomic<uint64_t> associations{0}, stored{0}, failed{0}, rejected{0}, refused{0};
+  std::atomic<uint64_t> disk_failures{0}, parse_failures{0};
 
   uint16_t open_listener();
   void accept_loop();
@@ -360,13 +361,22 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
   const std::filesystem::path temp =
       incoming / pipeline::temp_name(temp_host, ::getpid(), temp_random, temp_sequence.fetch_add(1));
   uint16_t status = kStatusSuccess;
-  if (refusing.load() || nearly_full(incoming)) {
-    // Over the storage cap, or the disk nearly full: drain the dataset without writing it;
-    // the sender retries.
+  const bool over_cap = refusing.load();
+  if (over_cap || nearly_full(incoming)) {
+    // Over the storage cap (counted as refused), or the disk nearly full (a disk failure):
+    // drain the dataset without writing it; the sender retries.
     DIC_UL bytes = 0, pdvs = 0;
     OFCondition cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
     if (cond.bad()) return cond;
-    ++refused;
+    if (over_cap) {
+      ++refused;
+    } else {
+      ++disk_failures;
+      spdlog::error("dicom scp {}: less than {} MiB free under {}: instance {} not written; answering "
+                    "out-of-resources",
+                    options.ae_title.str(), kMinFreeBytes >> 20, incoming.string(),
+                    printable(request.AffectedSOPInstanceUID));
+    }
     ++failed;
     T_DIMSE_C_StoreRSP response;
     std::memset(&response, 0, sizeof response);
@@ -385,6 +395,7 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
   if (cond.bad()) {
     spdlog::error("dicom scp {}: cannot create {}: {}; answering out-of-resources", options.ae_title.str(),
                   temp.string(), cond.text());
+    ++disk_failures;
     delete stream;
     DIC_UL bytes = 0, pdvs = 0;
     cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
@@ -402,6 +413,7 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
       std::filesystem::remove(temp, ec);
       spdlog::error("dicom scp {}: cannot write {}: {}; answering out-of-resources", options.ae_title.str(),
                     temp.string(), written.text());
+      ++disk_failures;
       status = kStatusOutOfResources;
     } else
     if (cond.bad()) {
@@ -412,6 +424,7 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
       if (cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES) {
         spdlog::error("dicom scp {}: cannot write {}: {}; answering out-of-resources", options.ae_title.str(),
                       temp.string(), cond.text());
+        ++disk_failures;
         status = kStatusOutOfResources;
       } else {
         return cond;  // network failure: nothing to answer on
@@ -420,6 +433,7 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
       std::error_code ec;
       std::filesystem::remove(temp, ec);
       spdlog::warn("dicom scp {}: dataset on another presentation context than its command", options.ae_title.str());
+      ++parse_failures;
       status = kStatusCannotUnderstand;
     } else {
       status = place_instance(temp, request, calling, peer);
@@ -451,20 +465,26 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
     std::filesystem::remove(temp, ec);
     return status;
   };
-  if (std::string err = detail::fsync_path(temp); !err.empty()) {
-    spdlog::error("dicom scp {}: {}", ae, err);
-    return discard(kStatusOutOfResources);
-  }
+  // A write, fsync, mkdir or rename that failed (disk full, read-only, I/O error): logged,
+  // counted (store_failures_total{reason="disk"}), answered 0xA700 so the sender retries.
+  auto disk_failure = [&](const std::string& err, bool keep_file = false) {
+    spdlog::error("dicom scp {}: {}; answering out-of-resources", ae, err);
+    ++disk_failures;
+    return keep_file ? kStatusOutOfResources : discard(kStatusOutOfResources);
+  };
+  if (std::string err = detail::fdatasync_path(temp); !err.empty()) return disk_failure(err);
   ReadResult read = read_attributes(temp);
   if (!read.attributes) {
     spdlog::warn("dicom scp {}: malformed instance {} from '{}' ({}): {}", ae, printable(request.AffectedSOPInstanceUID), calling,
                  peer, rules::Text::from_utf8(read.error).str());
+    ++parse_failures;
     return discard(kStatusCannotUnderstand);
   }
   core::AttributeMap& attributes = *read.attributes;
   const std::string sop = printable(attributes.trimmed("SOPInstanceUID"));
   if (sop.empty()) {
     spdlog::warn("dicom scp {}: instance without SOPInstanceUID from '{}' ({})", ae, calling, peer);
+    ++parse_failures;
     return discard(kStatusCannotUnderstand);
   }
   if (sop != printable(request.AffectedSOPInstanceUID)) {
@@ -476,10 +496,8 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
                    core::SeriesUid(std::string(attributes.get("SeriesInstanceUID").value_or(""))),
                    core::SopInstanceUid(sop));
   if (std::string err = detail::create_directories_durably(options.storage_root, final_path.parent_path());
-      !err.empty()) {
-    spdlog::error("dicom scp {}: {}", ae, err);
-    return discard(kStatusOutOfResources);
-  }
+      !err.empty())
+    return disk_failure(err);
   // Never overwrite an acknowledged copy: a second arrival is compared with the first.
   StoreScp::Arrival arrival = StoreScp::Arrival::New;
   std::filesystem::path conflict_path;
@@ -489,23 +507,19 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
     // Its study's directories were removed after hand-off since we last saw them.
     detail::forget_durable_directories();
     if (std::string e = detail::create_directories_durably(options.storage_root, final_path.parent_path());
-        !e.empty()) {
-      spdlog::error("dicom scp {}: {}", ae, e);
-      return discard(kStatusOutOfResources);
-    }
+        !e.empty())
+      return disk_failure(e);
     placed = detail::rename_no_replace(temp, final_path, &err);
   }
   switch (placed) {
     case detail::Placed::Moved:
       break;
     case detail::Placed::Error:
-      spdlog::error("dicom scp {}: {}", ae, err);
-      return discard(kStatusOutOfResources);
+      return disk_failure(err);
     case detail::Placed::TargetExists:
       switch (detail::compare_datasets(final_path, temp, &err)) {
         case detail::Compare::Error:
-          spdlog::error("dicom scp {}: {}", ae, err);
-          return discard(kStatusOutOfResources);
+          return disk_failure(err);
         case detail::Compare::Same:
           arrival = StoreScp::Arrival::Again;
           std::filesystem::remove(temp, ec);
@@ -514,23 +528,15 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
           arrival = StoreScp::Arrival::Conflict;
           const std::filesystem::path dir = conflicts / final_path.parent_path().lexically_relative(options.storage_root);
           if (!std::filesystem::exists(dir, ec)) detail::forget_durable_directories();  // removed after hand-off
-          if (std::string e = detail::create_directories_durably(options.storage_root, dir); !e.empty()) {
-            spdlog::error("dicom scp {}: {}", ae, e);
-            return discard(kStatusOutOfResources);
-          }
+          if (std::string e = detail::create_directories_durably(options.storage_root, dir); !e.empty())
+            return disk_failure(e);
           for (int n = 1;; ++n) {
             conflict_path = dir / (final_path.stem().string() + ".conflict-" + std::to_string(n) + ".dcm");
             detail::Placed p = detail::rename_no_replace(temp, conflict_path, &err);
             if (p == detail::Placed::Moved) break;
-            if (p == detail::Placed::Error || n >= 10000) {
-              spdlog::error("dicom scp {}: {}", ae, err);
-              return discard(kStatusOutOfResources);
-            }
+            if (p == detail::Placed::Error || n >= 10000) return disk_failure(err);
           }
-          if (std::string e = detail::fsync_path(dir); !e.empty()) {
-            spdlog::error("dicom scp {}: {}", ae, e);
-            return kStatusOutOfResources;
-          }
+          if (std::string e = detail::fsync_path(dir); !e.empty()) return disk_failure(e, true);
           spdlog::warn("dicom scp {}: instance {} from '{}' differs from the copy already stored; kept aside at {}",
                        ae, sop, calling, conflict_path.string());
           break;
@@ -539,11 +545,8 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
       break;
   }
   if (arrival == StoreScp::Arrival::New) {
-    if (std::string e = detail::fsync_path(final_path.parent_path()); !e.empty()) {
-      // The file is in place but its entry may not survive a crash: do not claim success.
-      spdlog::error("dicom scp {}: {}", ae, e);
-      return kStatusOutOfResources;
-    }
+    // The file is in place but its entry may not survive a crash: do not claim success.
+    if (std::string e = detail::fsync_path(final_path.parent_path()); !e.empty()) return disk_failure(e, true);
   }
   const uintmax_t bytes =
       std::filesystem::file_size(arrival == StoreScp::Arrival::Conflict ? conflict_path : final_path, ec);
@@ -621,8 +624,9 @@ void StoreScp::stop() {
 }
 
 StoreScp::Counters StoreScp::counters() const {
-  return {impl_->associations.load(), impl_->stored.load(), impl_->failed.load(), impl_->rejected.load(),
-          impl_->refused.load()};
+  return {impl_->associations.load(), impl_->stored.load(),         impl_->failed.load(),
+          impl_->rejected.load(),     impl_->refused.load(),        impl_->disk_failures.load(),
+          impl_->parse_failures.load()};
 }
 
 void StoreScp::set_refusing(bool refusing) { impl_->refusing.store(refusing); }

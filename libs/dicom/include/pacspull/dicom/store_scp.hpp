@@ -68,6 +68,8 @@ class StoreScp {
     uint64_t failed = 0;        // instances answered with a failure status
     uint64_t rejected = 0;      // associations rejected (AE titles, capacity, no contexts, draining)
     uint64_t refused = 0;       // C-STOREs answered 0xA700 because the store is over its cap
+    uint64_t disk_failures = 0;   // answered 0xA700: a create/write/fsync/mkdir/rename of ours failed
+    uint64_t parse_failures = 0;  // answered 0xC000: the dataset did not parse, or had no SOPInstanceUID
   };
 
   StoreScp(Options options, Sink sink);
