@@ -8,7 +8,16 @@
 # packages' own nats-server (4222, no JetStream), PostgreSQL (5432) and Orthanc (4242,
 # 8042) may be running.
 
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+# PostgreSQL's server binaries, looked up when first needed: deploy/run.sh sources this
+# file before deploy/setup.sh has installed PostgreSQL on a fresh host (sourcing must not
+# fail there: under `set -euo pipefail` a failed lookup here ended run.sh with exit 2 and
+# no message).
+_pg_bin() {
+  [ -n "${PG_BIN:-}" ] || PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$PG_BIN" ] && return 0
+  echo "stack: PostgreSQL's server binaries are not under /usr/lib/postgresql/*/bin (deploy/setup.sh installs them)" >&2
+  return 1
+}
 
 # PostgreSQL refuses to run as root: as root, the cluster belongs to `postgres` (run from
 # /, since postgres may not be allowed into the current folder).
@@ -37,6 +46,7 @@ pg_data_dir() {
 # Fails when PORT is taken or the listener on PORT is not our postmaster.
 start_postgres() {
   local dir port=$2 data
+  _pg_bin || return 1
   dir=$(realpath -m -s "$1")
   mkdir -p "$(dirname "$dir")"
   data=$(pg_data_dir "$dir")
@@ -71,7 +81,7 @@ start_postgres() {
 stop_postgres() {
   local data pid
   data=$(pg_data_dir "$1")
-  if [ -f "$data/postmaster.pid" ]; then
+  if [ -f "$data/postmaster.pid" ] && _pg_bin; then
     pid=$(head -n 1 "$data/postmaster.pid")
     _as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
     for _ in $(seq 1 300); do pid_runs "$pid" postgres || break; sleep 0.1; done
