@@ -18,6 +18,7 @@
 #include "dcmtk/dcmdata/dcxfer.h"
 #include "dcmtk/dcmnet/dimse.h"
 #include "dcmtk_setup.hpp"
+#include "outcome.hpp"
 #include "status.hpp"
 
 namespace pacspull::dicom {
@@ -228,6 +229,9 @@ MoveResult move(const ScuOptions& options, const Peer& peer, const core::AeTitle
   };
   if (study.empty() || (series && series->empty()) || (instance && (instance->empty() || !series))) {
     result.error = Error{ErrorClass::Permanent, what + ": empty UID"};
+    result.outcome = detail::retrieve_outcome(result.error, result.ok || (result.error && (result.error->message.find(" failed with status ") != std::string::npos ||
+                                                                        result.error->message.find(" sub-operations failed") != std::string::npos)),
+                                              result.status, result.completed, result.failed, result.warning, what);
     return finish();
   }
   core::AttributeMap keys{{"QueryRetrieveLevel", instance ? "IMAGE" : series ? "SERIES" : "STUDY"},

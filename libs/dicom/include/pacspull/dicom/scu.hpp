@@ -15,6 +15,7 @@
 #include "pacspull/core/attributes.hpp"
 #include "pacspull/core/ids.hpp"
 #include "pacspull/dicom/types.hpp"
+#include "pacspull/pipeline/outcome.hpp"
 
 namespace pacspull::dicom {
 
@@ -55,6 +56,7 @@ struct MoveResult {
 };
 
 // C-MOVE (synchronous) of a study, one series of it, or one instance of that series
+  pipeline::Outcome outcome;  // kind (ok/retryable/permanent), class and status, for the mover
 // (`instance` needs `series`; `pullctl pacs test` moves one instance), to `destination`.
 // ok == true only says the PACS claims success: whether the images arrived is for the
 // receiver to count (a C-MOVE "success" proves nothing about arrival).

@@ -1,0 +1,413 @@
+#include "pacspull/dicom/get.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dcostrmf.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dimse.h"
+#include "dcmtk/dcmnet/diutil.h"
+#include "bridge.hpp"
+#include "dcmtk_setup.hpp"
+#include "durable.hpp"
+#include "outcome.hpp"
+#include "pacspull/dicom/read.hpp"
+#include "pacspull/dicom/storage.hpp"
+#include "pacspull/pipeline/storage.hpp"
+#include "pacspull/rules/text.hpp"
+#include "status.hpp"
+
+namespace pacspull::dicom {
+namespace {
+
+constexpr long kMaxReceivePdu = 65536;
+constexpr uint16_t kSuccess = 0x0000;
+constexpr uint16_t kOutOfResources = 0xA700;
+constexpr uint16_t kCannotUnderstand = 0xC000;
+
+int clamp_seconds(std::chrono::seconds s) {
+  if (s.count() <= 0) return 1;
+  return s.count() > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max() : static_cast<int>(s.count());
+}
+
+// As the receiver accepts them: uncompressed first, then as the PACS stores it.
+const char* const kStoreSyntaxes[] = {
+    UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
+    UID_JPEGProcess14SV1TransferSyntax,     UID_JPEGLSLosslessTransferSyntax,
+    UID_JPEG2000LosslessOnlyTransferSyntax, UID_RLELosslessTransferSyntax,
+    UID_JPEGLSLossyTransferSyntax,          UID_JPEG2000TransferSyntax,
+    UID_JPEGProcess1TransferSyntax,         UID_JPEGProcess2_4TransferSyntax,
+};
+constexpr int kStoreSyntaxCount = static_cast<int>(sizeof kStoreSyntaxes / sizeof kStoreSyntaxes[0]);
+
+std::string describe(const Peer& peer) {
+  return peer.ae_title.str() + "@" + peer.host + ":" + std::to_string(peer.port);
+}
+
+std::string printable(std::string_view raw) { return rules::Text::ascii(raw).str(); }
+
+// The requestor association of a C-GET: the GET context plus one storage context per
+// storage SOP class with the SCP role (we store what the PACS sends back).
+class GetAssociation {
+ public:
+  ~GetAssociation() {
+    abort();
+    if (params_ != nullptr) {
+      ASC_destroyAssociationParameters(&params_);
+      if (assoc_ != nullptr) assoc_->params = nullptr;
+    }
+    if (assoc_ != nullptr) ASC_destroyAssociation(&assoc_);
+    if (net_ != nullptr) ASC_dropNetwork(&net_);
+  }
+  std::optional<Error> open(const ScuOptions& options, const Peer& peer) {
+    const std::string where = describe(peer);
+    dcmConnectionTimeout.set(clamp_seconds(options.connect_timeout));
+    OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, clamp_seconds(options.acse_timeout), &net_);
+    if (cond.bad()) return detail::network_error("initialize network", cond);
+    cond = ASC_createAssociationParameters(&params_, kMaxReceivePdu);
+    if (cond.bad()) return detail::network_error("association parameters", cond);
+    ASC_setAPTitles(params_, options.calling_ae.str().c_str(), peer.ae_title.str().c_str(), nullptr);
+    const std::string address = peer.host + ":" + std::to_string(peer.port);
+    ASC_setPresentationAddresses(params_, OFStandard::getHostName().c_str(), address.c_str());
+    const char* get_syntaxes[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
+    cond = ASC_addPresentationContext(params_, 1, UID_GETStudyRootQueryRetrieveInformationModel, get_syntaxes, 2);
+    if (cond.bad()) return Error{ErrorClass::Permanent, std::string("presentation context: ") + cond.text()};
+    unsigned char id = 3;
+    for (int i = 0; i < numberOfDcmLongSCUStorageSOPClassUIDs && id < 255; ++i, id += 2) {
+      cond = ASC_addPresentationContext(params_, id, dcmLongSCUStorageSOPClassUIDs[i],
+                                        const_cast<const char**>(kStoreSyntaxes), kStoreSyntaxCount, ASC_SC_ROLE_SCP);
+      if (cond.bad()) return Error{ErrorClass::Permanent, std::string("presentation context: ") + cond.text()};
+    }
+    cond = ASC_requestAssociation(net_, params_, &assoc_);
+    if (cond.bad()) {
+      if (cond == DUL_ASSOCIATIONREJECTED) {
+        T_ASC_RejectParameters rej;
+        ASC_getRejectParameters(params_, &rej);
+        OFString text;
+        ASC_printRejectParameters(text, &rej);
+        const ErrorClass cls = rej.result == ASC_RESULT_REJECTEDTRANSIENT ? ErrorClass::Retryable : ErrorClass::Permanent;
+        return Error{cls, "association rejected by " + where + ": " + std::string(text.c_str())};
+      }
+      return detail::network_error("association to " + where, cond);
+    }
+    established_ = true;
+    if (ASC_findAcceptedPresentationContextID(assoc_, UID_GETStudyRootQueryRetrieveInformationModel) == 0) {
+      abort();
+      return Error{ErrorClass::Permanent, "no presentation context accepted by " + where + " for C-GET (Study Root)"};
+    }
+    return std::nullopt;
+  }
+  T_ASC_Association* get() const { return assoc_; }
+  void release() {
+    if (assoc_ != nullptr && established_) {
+      if (ASC_releaseAssociation(assoc_).bad()) ASC_abortAssociation(assoc_);
+      established_ = false;
+    }
+  }
+  void abort() {
+    if (assoc_ != nullptr && established_) {
+      ASC_abortAssociation(assoc_);
+      established_ = false;
+    }
+  }
+
+ private:
+  T_ASC_Network* net_ = nullptr;
+  T_ASC_Parameters* params_ = nullptr;
+  T_ASC_Association* assoc_ = nullptr;
+  bool established_ = false;
+};
+
+std::atomic<uint64_t> temp_sequence{0};
+
+struct TempNaming {
+  std::string host;
+  uint64_t random;
+};
+
+const TempNaming& naming(const std::string& configured) {
+  static const TempNaming n = [&] {
+    std::string host = configured;
+    if (host.empty()) {
+      char name[256] = {0};
+      ::gethostname(name, sizeof name - 1);
+      host = name;
+    }
+    return TempNaming{pipeline::temp_host(host), std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32)};
+  }();
+  return n;
+}
+
+// The durable placement of one received instance, the receiver's way (store_scp.cpp):
+// fsync, parse, rename without replacing, directory fsync; a different second copy kept
+// aside; then the sink. Returns the C-STORE status to answer.
+uint16_t place(const std::filesystem::path& root, const std::filesystem::path& temp, const std::string& request_sop,
+               const Peer& peer, const StoreScp::Sink& sink) {
+  std::error_code ec;
+  auto discard = [&](uint16_t status) {
+    std::filesystem::remove(temp, ec);
+    return status;
+  };
+  if (std::string err = detail::fsync_path(temp); !err.empty()) {
+    spdlog::error("dicom get: {}", err);
+    return discard(kOutOfResources);
+  }
+  ReadResult read = read_attributes(temp);
+  if (!read.attributes) {
+    spdlog::warn("dicom get: malformed instance {} from {}: {}", printable(request_sop), describe(peer),
+                 rules::Text::from_utf8(read.error).str());
+    return discard(kCannotUnderstand);
+  }
+  core::AttributeMap& attributes = *read.attributes;
+  const std::string sop = printable(attributes.trimmed("SOPInstanceUID"));
+  if (sop.empty()) return discard(kCannotUnderstand);
+  const std::filesystem::path final_path =
+      storage_path(root, core::StudyUid(std::string(attributes.get("StudyInstanceUID").value_or(""))),
+                   core::SeriesUid(std::string(attributes.get("SeriesInstanceUID").value_or(""))),
+                   core::SopInstanceUid(sop));
+  auto make_dirs = [&](const std::filesystem::path& dir) {
+    if (!std::filesystem::exists(dir, ec)) detail::forget_durable_directories();  // removed after hand-off
+    return detail::create_directories_durably(root, dir);
+  };
+  if (std::string err = make_dirs(final_path.parent_path()); !err.empty()) {
+    spdlog::error("dicom get: {}", err);
+    return discard(kOutOfResources);
+  }
+  StoreScp::Arrival arrival = StoreScp::Arrival::New;
+  std::filesystem::path conflict_path;
+  std::string err;
+  switch (detail::rename_no_replace(temp, final_path, &err)) {
+    case detail::Placed::Moved:
+      break;
+    case detail::Placed::Error:
+      spdlog::error("dicom get: {}", err);
+      return discard(kOutOfResources);
+    case detail::Placed::TargetExists:
+      switch (detail::compare_datasets(final_path, temp, &err)) {
+        case detail::Compare::Error:
+          spdlog::error("dicom get: {}", err);
+          return discard(kOutOfResources);
+        case detail::Compare::Same:
+          arrival = StoreScp::Arrival::Again;
+          std::filesystem::remove(temp, ec);
+          break;
+        case detail::Compare::Different: {
+          arrival = StoreScp::Arrival::Conflict;
+          const std::filesystem::path dir = root / ".conflicts" / final_path.parent_path().lexically_relative(root);
+          if (std::string e = make_dirs(dir); !e.empty()) {
+            spdlog::error("dicom get: {}", e);
+            return discard(kOutOfResources);
+          }
+          for (int n = 1;; ++n) {
+            conflict_path = dir / (final_path.stem().string() + ".conflict-" + std::to_string(n) + ".dcm");
+            detail::Placed p = detail::rename_no_replace(temp, conflict_path, &err);
+            if (p == detail::Placed::Moved) break;
+            if (p == detail::Placed::Error || n >= 10000) {
+              spdlog::error("dicom get: {}", err);
+              return discard(kOutOfResources);
+            }
+          }
+          if (std::string e = detail::fsync_path(dir); !e.empty()) {
+            spdlog::error("dicom get: {}", e);
+            return kOutOfResources;
+          }
+          spdlog::warn("dicom get: instance {} from {} differs from the copy already stored; kept aside at {}", sop,
+                       describe(peer), conflict_path.string());
+          break;
+        }
+      }
+      break;
+  }
+  if (arrival == StoreScp::Arrival::New) {
+    if (std::string e = detail::fsync_path(final_path.parent_path()); !e.empty()) {
+      spdlog::error("dicom get: {}", e);
+      return kOutOfResources;
+    }
+  }
+  const uintmax_t bytes = std::filesystem::file_size(arrival == StoreScp::Arrival::Conflict ? conflict_path : final_path, ec);
+  StoreScp::Stored record{final_path, arrival, conflict_path, std::move(attributes), peer.ae_title, peer.host,
+                          ec ? 0 : bytes};
+  try {
+    if (sink(record) == StoreScp::SinkResult::Ok) return kSuccess;
+    spdlog::warn("dicom get: sink asked to retry {} later; answering out-of-resources", sop);
+  } catch (const std::exception& e) {
+    spdlog::error("dicom get: sink failed for {}: {}; answering out-of-resources", sop,
+                  rules::Text::from_utf8(e.what()).str());
+  }
+  return kOutOfResources;
+}
+
+}  // namespace
+
+GetResult get(const ScuOptions& options, const GetOptions& get_options, const Peer& peer, const core::StudyUid& study,
+              const std::optional<core::SeriesUid>& series, const std::optional<core::SopInstanceUid>& instance,
+              const StoreScp::Sink& sink) {
+  detail::ensure_dcmtk_setup();
+  const auto started = std::chrono::steady_clock::now();
+  GetResult result;
+  bool final_status = false;
+  const std::string what = "C-GET of study " + study.str() + (series ? " series " + series->str() : std::string()) +
+                           (instance ? " instance " + instance->str() : std::string()) + " from " + describe(peer);
+  auto finish = [&]() {
+    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    result.outcome = detail::retrieve_outcome(result.error, final_status, result.status, result.completed,
+                                              result.failed, result.warning, what);
+    if (result.error) spdlog::warn("dicom: {}", result.error->message);
+    return result;
+  };
+  if (study.empty() || (series && series->empty()) || (instance && (instance->empty() || !series)) ||
+      get_options.storage_root.empty() || !sink) {
+    result.error = Error{ErrorClass::Permanent, what + ": empty UID, storage root or sink"};
+    return finish();
+  }
+  const std::filesystem::path incoming = get_options.storage_root / ".incoming";
+  std::error_code ec;
+  std::filesystem::create_directories(incoming, ec);
+  if (ec) {
+    result.error = Error{ErrorClass::Retryable, what + ": cannot create " + incoming.string() + ": " + ec.message()};
+    return finish();
+  }
+  core::AttributeMap keys{{"QueryRetrieveLevel", instance ? "IMAGE" : series ? "SERIES" : "STUDY"},
+                          {"StudyInstanceUID", study.str()}};
+  if (series) keys.set("SeriesInstanceUID", series->str());
+  if (instance) keys.set("SOPInstanceUID", instance->str());
+  DcmDataset identifier;
+  if (std::string err = detail::put_attributes(keys, identifier); !err.empty()) {
+    result.error = Error{ErrorClass::Permanent, what + ": " + err};
+    return finish();
+  }
+  GetAssociation assoc;
+  if (auto err = assoc.open(options, peer)) {
+    result.error = Error{err->cls, what + ": " + err->message};
+    return finish();
+  }
+  const T_ASC_PresentationContextID pres =
+      ASC_findAcceptedPresentationContextID(assoc.get(), UID_GETStudyRootQueryRetrieveInformationModel);
+  T_DIMSE_Message request;
+  std::memset(&request, 0, sizeof request);
+  request.CommandField = DIMSE_C_GET_RQ;
+  T_DIMSE_C_GetRQ& rq = request.msg.CGetRQ;
+  rq.MessageID = assoc.get()->nextMsgID++;
+  OFStandard::strlcpy(rq.AffectedSOPClassUID, UID_GETStudyRootQueryRetrieveInformationModel, sizeof rq.AffectedSOPClassUID);
+  rq.DataSetType = DIMSE_DATASET_PRESENT;
+  rq.Priority = DIMSE_PRIORITY_MEDIUM;
+  OFCondition cond = DIMSE_sendMessageUsingMemoryData(assoc.get(), pres, &request, nullptr, &identifier, nullptr, nullptr);
+  if (cond.bad()) {
+    result.error = detail::network_error(what + ": send", cond);
+    return finish();
+  }
+  const TempNaming& names = naming(get_options.host);
+  const int timeout = clamp_seconds(options.dimse_timeout);
+  bool broken = false;
+  while (true) {
+    T_DIMSE_Message msg;
+    std::memset(&msg, 0, sizeof msg);
+    T_ASC_PresentationContextID msg_pres = 0;
+    DcmDataset* status_detail = nullptr;
+    cond = DIMSE_receiveCommand(assoc.get(), DIMSE_NONBLOCKING, timeout, &msg_pres, &msg, &status_detail);
+    delete status_detail;
+    if (cond.bad()) {
+      result.error = detail::network_error(what + ": waiting for response", cond);
+      broken = true;
+      break;
+    }
+    if (msg.CommandField == DIMSE_C_STORE_RQ) {
+      T_DIMSE_C_StoreRQ& store = msg.msg.CStoreRQ;
+      const std::filesystem::path temp =
+          incoming / pipeline::temp_name(names.host, ::getpid(), names.random, temp_sequence.fetch_add(1));
+      uint16_t status = kSuccess;
+      DcmOutputFileStream* stream = nullptr;
+      cond = DIMSE_createFilestream(temp.c_str(), &store, assoc.get(), msg_pres, OFTrue, &stream);
+      if (cond.bad()) {
+        delete stream;
+        spdlog::error("dicom get: cannot create {}: {}", temp.string(), cond.text());
+        DIC_UL bytes = 0, pdvs = 0;
+        cond = DIMSE_ignoreDataSet(assoc.get(), DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+        status = kOutOfResources;
+      } else {
+        T_ASC_PresentationContextID data_pres = msg_pres;
+        cond = DIMSE_receiveDataSetInFile(assoc.get(), DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
+        const OFCondition written = stream->status();
+        delete stream;
+        if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES)) {
+          std::filesystem::remove(temp, ec);
+        } else if (cond.bad() || written.bad()) {
+          std::filesystem::remove(temp, ec);
+          spdlog::error("dicom get: cannot write {}: {}", temp.string(), cond.bad() ? cond.text() : written.text());
+          cond = EC_Normal;
+          status = kOutOfResources;
+        } else {
+          status = place(get_options.storage_root, temp, store.AffectedSOPInstanceUID, peer, sink);
+        }
+      }
+      if (cond.bad()) {
+        result.error = detail::network_error(what + ": receiving C-STORE sub-operation", cond);
+        broken = true;
+        break;
+      }
+      if (status == kSuccess) ++result.stored;
+      T_DIMSE_C_StoreRSP rsp;
+      std::memset(&rsp, 0, sizeof rsp);
+      rsp.MessageIDBeingRespondedTo = store.MessageID;
+      rsp.DimseStatus = status;
+      rsp.DataSetType = DIMSE_DATASET_NULL;
+      rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+      OFStandard::strlcpy(rsp.AffectedSOPClassUID, store.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
+      OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, store.AffectedSOPInstanceUID, sizeof rsp.AffectedSOPInstanceUID);
+      cond = DIMSE_sendStoreResponse(assoc.get(), msg_pres, &store, &rsp, nullptr);
+      if (cond.bad()) {
+        result.error = detail::network_error(what + ": answering C-STORE sub-operation", cond);
+        broken = true;
+        break;
+      }
+      continue;
+    }
+    if (msg.CommandField != DIMSE_C_GET_RSP) {
+      result.error = Error{ErrorClass::Retryable, what + ": unexpected DIMSE command in answer"};
+      broken = true;
+      break;
+    }
+    const T_DIMSE_C_GetRSP& rsp = msg.msg.CGetRSP;
+    if (rsp.DataSetType != DIMSE_DATASET_NULL) {  // failed SOP instance list: the counts suffice
+      T_ASC_PresentationContextID p = 0;
+      DcmDataset* ds = nullptr;
+      cond = DIMSE_receiveDataSetInMemory(assoc.get(), DIMSE_NONBLOCKING, timeout, &p, &ds, nullptr, nullptr);
+      delete ds;
+      if (cond.bad()) {
+        result.error = detail::network_error(what + ": receiving response dataset", cond);
+        broken = true;
+        break;
+      }
+    }
+    result.status = rsp.DimseStatus;
+    if (rsp.opts & O_GET_NUMBEROFREMAININGSUBOPERATIONS) result.remaining = rsp.NumberOfRemainingSubOperations;
+    if (rsp.opts & O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS) result.completed = rsp.NumberOfCompletedSubOperations;
+    if (rsp.opts & O_GET_NUMBEROFFAILEDSUBOPERATIONS) result.failed = rsp.NumberOfFailedSubOperations;
+    if (rsp.opts & O_GET_NUMBEROFWARNINGSUBOPERATIONS) result.warning = rsp.NumberOfWarningSubOperations;
+    if (DICOM_PENDING_STATUS(rsp.DimseStatus)) continue;
+    final_status = true;
+    if (rsp.DimseStatus == kSuccess && result.failed == 0) {
+      result.ok = true;
+    } else {
+      result.error = Error{ErrorClass::Retryable, what + " failed with status " + detail::hex_status(rsp.DimseStatus) + ", " +
+                                                      std::to_string(result.failed) + " sub-operations failed"};
+    }
+    break;
+  }
+  if (broken) assoc.abort();
+  else assoc.release();
+  if (result.ok)
+    spdlog::info("dicom: {}: success, {} completed, {} stored, {} warnings", what, result.completed, result.stored,
+                 result.warning);
+  return finish();
+}
+
+}  // namespace pacspull::dicom
