@@ -27,6 +27,7 @@ bool publish_move(runtime::Context& ctx, const ledger::MoveWork& m, Publish how)
   to_proto(m.exam_time, req.mutable_exam_time());
   req.set_reason(m.reason);
   req.set_series_instance_uid(m.series_uid);
+  for (const auto& uid : m.series_uids) req.add_series_uids(uid);
   return runtime::publish(*ctx.bus, runtime::subjects::kMoveRequest, req,
                           msg_id("move", m.study_uid, m.generation, how));
 }

@@ -2,13 +2,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <deque>
 #include <map>
+#include <set>
 
 #include "dicom_options.hpp"
 #include "messages.hpp"
+#include "pacspull/dicom/probe.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
+#include "pacspull/ledger/pacs_store.hpp"
 #include "pacspull/ledger/timeline.hpp"
+#include "pacspull/pipeline/series_choice.hpp"
+#include "pacspull/pipeline/series_plan.hpp"
 #include "pacspull/pipeline/modalities.hpp"
 #include "pacspull/pipeline/query_window.hpp"
 #include "pacspull/rpc/server.hpp"
@@ -49,6 +56,10 @@ void FinderApp::run() {
   for (const auto& p : ctx_.config.pacs)  // at 0, so per-PACS error alerts see every PACS
     ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", p.name}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
+  {
+    std::lock_guard lock(poll_mu_);
+    for (const auto& p : ctx_.config.pacs) probe(p);
+  }
   spdlog::info("finder: gRPC on :{}, polling {} PACS every {} ms for {} ({}), StudyDate in {} local dates", server.port(),
                nodes.size(), finder.poll_interval.count(), fmt::join(finder.modalities, ", "),
                finder.modalities_set ? "finder.modalities" : "from the rules", ctx_.config.zone.name());
@@ -63,6 +74,232 @@ void FinderApp::run() {
   } while (!ctx_.stop->wait_for(ctx_.config.finder.poll_interval));
 }
 
+namespace {
+
+pipeline::SeriesFilterMode series_mode(const std::string& s) {
+  if (s == "on") return pipeline::SeriesFilterMode::On;
+  if (s == "off") return pipeline::SeriesFilterMode::Off;
+  return pipeline::SeriesFilterMode::Auto;
+}
+
+long long epoch_of(core::Time t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+bool usable_uid(const std::string& uid) {
+  return !uid.empty() && rules::Text::ascii(uid).str() == uid && uid.find(' ') == std::string::npos;
+}
+
+// The first sight's details of a study from its study-level answer.
+void fill_found(ledger::FoundStudy& s, const std::string& uid, const core::AttributeMap& m, const config::SiteConfig& cfg) {
+  s.study_uid = uid;
+  s.accession_number = rules::decoded(m, "AccessionNumber");
+  s.patient_id = rules::decoded(m, "PatientID");
+  s.study_date = rules::Text::ascii(m.trimmed("StudyDate"));
+  s.exam_time = core::parse_dicom_datetime(s.study_date.str(), m.trimmed("StudyTime"), cfg.zone);
+  std::vector<std::string> mods = m.values("ModalitiesInStudy");
+  std::string joined;
+  for (const auto& x : mods) joined += (joined.empty() ? "" : "\\") + x;
+  s.modalities = rules::Text::ascii(joined);
+  s.description = rules::decoded(m, "StudyDescription");
+  s.raws = rules::raw_texts(m, {"AccessionNumber", "PatientID", "StudyDescription", "PatientName"});
+  s.pull_at_once = pull_at_once(cfg.rules, mods);
+}
+
+}  // namespace
+
+void FinderApp::probe(const config::PacsNode& pacs) {
+  const auto& cfg = ctx_.config;
+  const core::Time now = ctx_.clock->now();
+  PacsPlan& pp = plans_[pacs.name];
+  ledger::PacsCapabilityRow row;
+  row.pacs = pacs.name;
+  row.pinned = pacs.pinned;
+  row.probed_at = epoch_of(now);
+  pipeline::PacsCapabilities probed;
+  if (cfg.finder.probe) {
+    // A month back: wide enough to see optional keys filled and a cap reached.
+    const pipeline::DateWindow wide = pipeline::query_window(now, cfg.zone, -30);
+    pipeline::ProbeAnswers answers =
+        dicom::probe_answers(scu_options(cfg), peer_of(pacs.node), dicom::ProbeOptions{wide.from, wide.to});
+    probed = pipeline::assess_probe(answers);
+    // Nothing in the window tells nothing: asked again at the next poll.
+    pp.probed = !answers.studies_failed && !answers.studies.empty();
+    if (answers.studies_failed) row.probe_error = "study-level C-FIND failed; probed again at the next poll";
+  } else {
+    probed.notes.push_back("probing turned off (finder.probe: false): pins and defaults only");
+    pp.probed = true;
+  }
+  pp.capabilities = pipeline::merge_pins(probed, pacs.capability_pins);
+  pp.plan = pipeline::plan_queries(pp.capabilities, series_mode(cfg.finder.series_filter));
+  row.capabilities = pp.capabilities;
+  row.plan = pp.plan.describe();
+  const auto& c = pp.capabilities;
+  spdlog::info("finder: PACS {} capabilities{}: ModalitiesInStudy {}, study counts {}, filters on ModalitiesInStudy {}, "
+               "series Modality {}, series counts {}, series BodyPartExamined {}, image level {}, result cap {}{}; plan: {}",
+               pacs.name, pacs.pinned.empty() ? "" : " (pinned: " + fmt::format("{}", fmt::join(pacs.pinned, ", ")) + ")",
+               pipeline::tri(c.study_modalities), pipeline::tri(c.study_counts), pipeline::tri(c.filters_modalities),
+               pipeline::tri(c.series_modality), pipeline::tri(c.series_counts), pipeline::tri(c.series_body_part),
+               pipeline::tri(c.image_level), c.result_cap ? std::to_string(*c.result_cap) : "unknown",
+               c.timezone_offset ? ", TimezoneOffsetFromUTC " + *c.timezone_offset : "", row.plan);
+  for (const auto& n : c.notes) spdlog::info("finder: PACS {} probe: {}", pacs.name, n);
+  if (!row.probe_error.empty()) spdlog::warn("finder: PACS {} probe: {}", pacs.name, row.probe_error);
+  ctx_.metrics->gauge("pacspull_finder_pacs_result_cap", "C-FIND answer cap of a PACS (0: none seen)", {{"pacs", pacs.name}})
+      .Set(static_cast<double>(c.result_cap.value_or(0)));
+  try {
+    ctx_.ledger->transact([&](pqxx::work& w) { ledger::save_pacs_capabilities(w, row); });
+  } catch (const std::exception& e) {
+    spdlog::warn("finder: recording the capabilities of PACS {} failed: {}", pacs.name, e.what());
+  }
+}
+
+const PacsPlan& FinderApp::plan_of(const config::PacsNode& pacs) {
+  auto it = plans_.find(pacs.name);
+  if (it == plans_.end() || !it->second.probed) probe(pacs);
+  return plans_[pacs.name];
+}
+
+std::map<std::string, core::AttributeMap> FinderApp::find_studies(const config::PacsNode& pacs, const PacsPlan& plan,
+                                                                  const pipeline::DateWindow& window,
+                                                                  PollSummary& summary) {
+  const auto& cfg = ctx_.config;
+  std::deque<pipeline::QueryPart> todo;
+  if (plan.plan.modality_queries) {
+    for (const auto& modality : cfg.finder.modalities) todo.push_back({window.from, window.to, 0, 86399, modality});
+  } else {
+    todo.push_back({window.from, window.to, 0, 86399, ""});
+  }
+  std::map<std::string, core::AttributeMap> out;
+  int queries = 0;
+  while (!todo.empty()) {
+    pipeline::QueryPart part = todo.front();
+    todo.pop_front();
+    if (++queries > 2000) {
+      const std::string message = "more than 2000 query parts below the cap; " + std::to_string(todo.size() + 1) +
+                                  " parts not asked: studies may be missing";
+      summary.errors.push_back(pacs.name + ": " + message);
+      spdlog::error("finder: PACS {}: {}", pacs.name, message);
+      break;
+    }
+    core::AttributeMap keys = study_query(part.date_from, part.date_to, part.modality);
+    if (!part.whole_day()) keys.set("StudyTime", part.study_time());
+    dicom::FindResult r = dicom::find(scu_options(cfg, pacs.max_results), peer_of(pacs.node), dicom::QueryLevel::Study, keys);
+    if (r.error) {
+      const std::string message = rules::Text::from_utf8(r.error->message).str();
+      summary.errors.push_back(pacs.name + ": " + message);
+      spdlog::warn("finder: C-FIND {} on PACS {} failed: {}", part.describe(), pacs.name, message);
+      ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
+      continue;
+    }
+    if (pipeline::hit_cap(r.matches.size(), r.ended_by_peer, r.truncated, plan.plan.cap)) {
+      ctx_.metrics->counter("pacspull_finder_truncated_queries_total", "C-FIND results capped", {{"pacs", pacs.name}})
+          .Increment();
+      auto parts = pipeline::split_capped(part, plan.plan.modality_queries, cfg.finder.modalities);
+      if (parts.empty()) {
+        const std::string message = "C-FIND " + part.describe() + " still reaches the cap at " +
+                                    std::to_string(r.matches.size()) +
+                                    " answers and cannot be split further: studies may be missing";
+        summary.errors.push_back(pacs.name + ": " + message);
+        spdlog::error("finder: PACS {}: {}", pacs.name, message);
+        ctx_.metrics->counter("pacspull_finder_unsplittable_queries_total", "capped C-FINDs that cannot be split",
+                              {{"pacs", pacs.name}})
+            .Increment();
+      } else {
+        spdlog::warn("finder: PACS {} capped the C-FIND {} at {} answers{}; split into {} parts", pacs.name,
+                     part.describe(), r.matches.size(), r.ended_by_peer ? " (0xFE00)" : "", parts.size());
+        ctx_.metrics->counter("pacspull_finder_query_splits_total", "capped C-FINDs split into parts", {{"pacs", pacs.name}})
+            .Increment();
+        todo.insert(todo.end(), parts.begin(), parts.end());
+      }
+    }
+    for (const auto& m : r.matches) {
+      const std::string uid = m.trimmed("StudyInstanceUID");
+      if (!usable_uid(uid)) {
+        // No AccessionNumber or PatientID in logs: the date, time and modalities locate it.
+        spdlog::warn("finder: PACS {} returned a study with an unusable StudyInstanceUID '{}' (StudyDate {} "
+                     "StudyTime {}, {})",
+                     pacs.name, rules::Text::ascii(uid).str(), rules::Text::ascii(m.trimmed("StudyDate")).str(),
+                     rules::Text::ascii(m.trimmed("StudyTime")).str(),
+                     rules::Text::ascii(m.trimmed("ModalitiesInStudy")).str());
+        ctx_.metrics->counter("pacspull_finder_bad_uids_total", "studies with empty or illegal UIDs", {{"pacs", pacs.name}})
+            .Increment();
+        continue;
+      }
+      out.try_emplace(uid, m);
+    }
+  }
+  return out;
+}
+
+bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan, const std::string& uid,
+                             core::AttributeMap& study, ledger::FoundStudy& s, PollSummary& summary) {
+  const auto& cfg = ctx_.config;
+  auto failed = [&](const std::string& message) {
+    summary.errors.push_back(pacs.name + ": " + message);
+    spdlog::warn("finder: PACS {}: {}", pacs.name, message);
+    ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
+    return false;
+  };
+  dicom::FindResult r = dicom::find(scu_options(cfg), peer_of(pacs.node), dicom::QueryLevel::Series,
+                                    {{"StudyInstanceUID", uid},
+                                     {"SeriesInstanceUID", ""},
+                                     {"Modality", ""},
+                                     {"SeriesNumber", ""},
+                                     {"SeriesDescription", ""},
+                                     {"BodyPartExamined", ""},
+                                     {"ProtocolName", ""},
+                                     {"NumberOfSeriesRelatedInstances", ""},
+                                     {"SpecificCharacterSet", ""}});
+  if (r.error) return failed("series-level C-FIND of study " + uid + " failed: " + rules::Text::from_utf8(r.error->message).str());
+  if (r.ended_by_peer || r.truncated)
+    return failed("series-level C-FIND of study " + uid + " was capped at " + std::to_string(r.matches.size()) +
+                  " series: study not judged this poll");
+  std::vector<pipeline::SeriesInfo> infos;
+  std::vector<std::string> modalities;
+  for (auto& a : r.matches) {
+    const std::string series_uid = a.trimmed("SeriesInstanceUID");
+    if (series_uid.empty()) return failed("a series of study " + uid + " has no SeriesInstanceUID: study not judged");
+    std::optional<long> count = a.integer("NumberOfSeriesRelatedInstances");
+    if (!count && plan.plan.image_counts) {
+      dicom::FindResult ir = dicom::find(scu_options(cfg), peer_of(pacs.node), dicom::QueryLevel::Image,
+                                         {{"StudyInstanceUID", uid}, {"SeriesInstanceUID", series_uid}, {"SOPInstanceUID", ""}});
+      if (ir.error)
+        return failed("image-level C-FIND of series " + series_uid + " failed: " +
+                      rules::Text::from_utf8(ir.error->message).str());
+      if (ir.ended_by_peer || ir.truncated)
+        return failed("image-level C-FIND of series " + series_uid + " was capped: study not judged this poll");
+      std::set<std::string> sops;
+      for (const auto& i : ir.matches) sops.insert(i.trimmed("SOPInstanceUID"));
+      count = static_cast<long>(sops.size());
+      a.set("NumberOfSeriesRelatedInstances", std::to_string(*count));
+    }
+    const std::string modality = a.trimmed("Modality");
+    if (!modality.empty() && std::find(modalities.begin(), modalities.end(), modality) == modalities.end())
+      modalities.push_back(modality);
+    infos.push_back({series_uid, modality, count});
+  }
+  if (study.trimmed("ModalitiesInStudy").empty()) {
+    std::string joined;
+    for (const auto& m : modalities) joined += (joined.empty() ? "" : "\\") + m;
+    study.set("ModalitiesInStudy", joined);
+  }
+  s.fingerprint = pipeline::series_fingerprint(infos);
+  const std::optional<long> total = pipeline::total_count(infos);
+  s.series_summary = std::to_string(infos.size()) + " series, " + (total ? std::to_string(*total) : "?") + " instances";
+  s.pacs_instances = total ? total : study.integer("NumberOfStudyRelatedInstances");
+  if (plan.plan.series_filter) {
+    pipeline::SeriesChoice choice = pipeline::choose_series(cfg.rules, r.matches, study);
+    s.series_reason = choice.reason;
+    if (!choice.whole_study) {
+      s.move_series = choice.move;
+      if (choice.instances) s.pacs_instances = choice.instances;
+      for (const auto& [series_uid, why] : choice.dropped)
+        spdlog::info("finder: study {} series {} not moved: {}", uid, series_uid, why);
+    }
+  }
+  return true;
+}
+
 PollSummary FinderApp::poll_once() {
   std::lock_guard lock(poll_mu_);
   PollSummary summary;
@@ -70,82 +307,62 @@ PollSummary FinderApp::poll_once() {
   // StudyDate is the hospital's wall clock: the window is made of local dates.
   const core::Time now = ctx_.clock->now();
   const pipeline::DateWindow window = pipeline::query_window(now, cfg.zone, cfg.finder.crossday);
-  const std::string& from = window.from;
-  const std::string& to = window.to;
 
   // study uid -> what every PACS said of it; the first PACS in configuration order that
   // has it is where it will be moved from.
   std::map<std::string, ledger::FoundStudy> merged;
   for (const auto& pacs : cfg.pacs) {
-    int returned = 0;
-    for (const auto& modality : cfg.finder.modalities) {
-      dicom::FindResult r = dicom::find(scu_options(cfg, pacs.max_results), peer_of(pacs.node),
-                                        dicom::QueryLevel::Study, study_query(from, to, modality));
-      if (r.error) {
-        const std::string message = rules::Text::from_utf8(r.error->message).str();
-        summary.errors.push_back(pacs.name + ": " + message);
-        spdlog::warn("finder: C-FIND {} on PACS {} failed: {}", modality, pacs.name, message);
-        ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
-        continue;
-      }
-      if (r.truncated) {
-        spdlog::warn("finder: PACS {} capped the C-FIND for {} at {} results", pacs.name, modality, r.matches.size());
-        ctx_.metrics->counter("pacspull_finder_truncated_queries_total", "C-FIND results capped", {{"pacs", pacs.name}})
-            .Increment();
-      }
-      for (const auto& m : r.matches) {
-        ++returned;
-        const std::string uid = m.trimmed("StudyInstanceUID");
-        if (uid.empty() || rules::Text::ascii(uid).str() != uid || uid.find(' ') != std::string::npos) {
-          // No AccessionNumber or PatientID in logs: the date, time and modalities locate it.
-          spdlog::warn("finder: PACS {} returned a study with an unusable StudyInstanceUID '{}' (StudyDate {} "
-                       "StudyTime {}, {})",
-                       pacs.name, rules::Text::ascii(uid).str(), rules::Text::ascii(m.trimmed("StudyDate")).str(),
-                       rules::Text::ascii(m.trimmed("StudyTime")).str(),
-                       rules::Text::ascii(m.trimmed("ModalitiesInStudy")).str());
-          ctx_.metrics->counter("pacspull_finder_bad_uids_total", "studies with empty or illegal UIDs",
-                                {{"pacs", pacs.name}})
-              .Increment();
-          continue;
-        }
-        // Study level knows only ModalitiesInStudy; "contains", never "equals".
+    const PacsPlan& plan = plan_of(pacs);
+    std::map<std::string, core::AttributeMap> answers = find_studies(pacs, plan, window, summary);
+    for (auto& [uid, answer] : answers) {
+      core::AttributeMap m = answer;
+      const bool knows_modalities = !m.trimmed("ModalitiesInStudy").empty();
+      // Study level knows only ModalitiesInStudy; "contains", never "equals". A PACS that
+      // does not answer it is asked at series level first.
+      if (knows_modalities || !plan.plan.series_queries) {
         rules::Verdict v = rules::evaluate(cfg.rules, rules::Level::Study, m);
         if (!v.pass) continue;
-        auto [it, fresh] = merged.try_emplace(uid);
-        ledger::FoundStudy& s = it->second;
-        std::optional<long> count = m.integer("NumberOfStudyRelatedInstances");
-        if (fresh) {
-          s.study_uid = uid;
-          s.accession_number = rules::decoded(m, "AccessionNumber");
-          s.patient_id = rules::decoded(m, "PatientID");
-          s.study_date = rules::Text::ascii(m.trimmed("StudyDate"));
-          s.exam_time = core::parse_dicom_datetime(s.study_date.str(), m.trimmed("StudyTime"), cfg.zone);
-          std::vector<std::string> mods = m.values("ModalitiesInStudy");
-          std::string joined;
-          for (const auto& x : mods) joined += (joined.empty() ? "" : "\\") + x;
-          s.modalities = rules::Text::ascii(joined);
-          s.description = rules::decoded(m, "StudyDescription");
-          s.raws = rules::raw_texts(m, {"AccessionNumber", "PatientID", "StudyDescription", "PatientName"});
-          s.pull_at_once = pull_at_once(cfg.rules, mods);
-          s.pacs_instances = count;
-        } else if (count && (!s.pacs_instances || *count > *s.pacs_instances)) {
-          s.pacs_instances = count;  // mirrored PACS: the fuller one counts
-        }
-        bool listed = false;
-        for (auto& [name, n] : s.locations)
-          if (name == pacs.name) listed = true;
-        if (!listed) s.locations.emplace_back(pacs.name, count);
       }
+      auto found = merged.find(uid);
+      if (found == merged.end()) {
+        ledger::FoundStudy s;
+        if (plan.plan.series_queries) {
+          if (!learn_series(pacs, plan, uid, m, s, summary)) continue;
+          if (!knows_modalities) {
+            rules::Verdict v = rules::evaluate(cfg.rules, rules::Level::Study, m);
+            if (!v.pass) continue;
+          }
+        } else {
+          s.pacs_instances = m.integer("NumberOfStudyRelatedInstances");
+        }
+        fill_found(s, uid, m, cfg);
+        s.locations.emplace_back(pacs.name, s.pacs_instances);
+        merged.emplace(uid, std::move(s));
+        continue;
+      }
+      ledger::FoundStudy& s = found->second;
+      std::optional<long> count = m.integer("NumberOfStudyRelatedInstances");
+      if (!s.fingerprint && count && (!s.pacs_instances || *count > *s.pacs_instances))
+        s.pacs_instances = count;  // mirrored PACS: the fuller one counts
+      bool listed = false;
+      for (auto& [name, n] : s.locations)
+        if (name == pacs.name) listed = true;
+      if (!listed) s.locations.emplace_back(pacs.name, count);
     }
-    spdlog::info("finder: find {} studies from PACS {}", returned, pacs.name);
+    spdlog::info("finder: find {} studies from PACS {}", answers.size(), pacs.name);
   }
   summary.found = static_cast<int>(merged.size());
   ctx_.metrics->counter("pacspull_finder_polls_total", "poll cycles").Increment();
 
+  const pipeline::FingerprintPolicy fp_policy{cfg.finder.stable_polls,
+                                              std::chrono::duration_cast<core::Seconds>(cfg.finder.stable_min_age)};
   for (auto& [uid, s] : merged) {
     ledger::Observed o;
     try {
-      o = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::observe_study(w, s, {std::chrono::duration_cast<core::Seconds>(cfg.finder.fixed_delay)}, now); });
+      o = ctx_.ledger->transact([&](pqxx::work& w) {
+        return ledger::observe_study(w, s, {std::chrono::duration_cast<core::Seconds>(cfg.finder.fixed_delay)}, now,
+                                     fp_policy);
+      });
     } catch (const std::exception& e) {
       summary.errors.push_back(uid + ": " + e.what());
       spdlog::error("finder: recording study {} failed: {}", uid, e.what());
@@ -162,7 +379,10 @@ PollSummary FinderApp::poll_once() {
     }
     if (o.move) {
       ++summary.queued;
-      spdlog::info("finder: stable study {}: {}", uid, o.decision.reason);
+      spdlog::info("finder: stable study {}: {}{}", uid, o.decision.reason,
+                   o.move->series_uids.empty() ? std::string()
+                                               : "; series-level move of " + std::to_string(o.move->series_uids.size()) +
+                                                     " series (" + s.series_reason + ")");
       ctx_.metrics->counter("pacspull_finder_studies_queued_total", "move requests issued").Increment();
       publish_move(*o.move);
     }

@@ -2,12 +2,20 @@
 // The finder: every poll_interval, a study-level C-FIND on every PACS for the date
 // window, "contains" modality filtering on ModalitiesInStudy, stability by unchanged
 // NumberOfStudyRelatedInstances (DX at once), move requests for stable studies.
+// Each PACS is probed at start-up (issue 9): one without ModalitiesInStudy or counts is
+// asked at series (and image) level, its studies stable by the series fingerprint; series
+// may be filtered before the move; a query that hits a result cap is split until every
+// part is under it.
 #include <atomic>
+#include <map>
 #include <mutex>
 
 #include "messages.hpp"
 #include "pacspull/finder/v1/finder.grpc.pb.h"
+#include "pacspull/core/attributes.hpp"
 #include "pacspull/ledger/finder_store.hpp"
+#include "pacspull/pipeline/capabilities.hpp"
+#include "pacspull/pipeline/query_window.hpp"
 #include "pacspull/runtime/service.hpp"
 
 namespace pacspull::services {
@@ -15,6 +23,13 @@ namespace pacspull::services {
 struct PollSummary {
   int found = 0, fresh = 0, queued = 0;
   std::vector<std::string> errors;
+};
+
+// What the finder knows of one PACS and how it queries it.
+struct PacsPlan {
+  pipeline::PacsCapabilities capabilities;  // probed, then the site's pins
+  pipeline::QueryPlan plan;
+  bool probed = false;  // a probe answered (else re-probed next poll)
 };
 
 class FinderApp : public finder::v1::Finder::Service {
@@ -32,9 +47,20 @@ class FinderApp : public finder::v1::Finder::Service {
  private:
   void publish_move(const ledger::MoveWork& m, Publish how = Publish::First);
   void reconcile();
+  // Probes one PACS (unless the site turned probing off), stores the verdict, plans.
+  void probe(const config::PacsNode& pacs);
+  const PacsPlan& plan_of(const config::PacsNode& pacs);
+  // Study-level C-FINDs of one PACS for the window, split below its cap: study answers by uid.
+  std::map<std::string, core::AttributeMap> find_studies(const config::PacsNode& pacs, const PacsPlan& plan,
+                                                         const pipeline::DateWindow& window, PollSummary& summary);
+  // Series-level (and image-level) C-FIND of one study: fills the study's modalities,
+  // counts, fingerprint and series choice. False when the query failed.
+  bool learn_series(const config::PacsNode& pacs, const PacsPlan& plan, const std::string& uid,
+                    core::AttributeMap& study, ledger::FoundStudy& s, PollSummary& summary);
 
   runtime::Context& ctx_;
   std::mutex poll_mu_;  // one poll at a time (timer or PollNow)
+  std::map<std::string, PacsPlan> plans_;  // by PACS name; under poll_mu_
 };
 
 }  // namespace pacspull::services

@@ -1,5 +1,6 @@
 // `pacs echo|test` (is this PACS configured right, and if not, what is wrong) and `audit`
 // (the PACS's chest candidates of a day against the ledger).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -8,7 +9,11 @@
 
 #include "cli.hpp"
 #include "dicom_options.hpp"
+#include "pacspull/dicom/probe.hpp"
 #include "pacspull/dicom/scu.hpp"
+#include "pacspull/ledger/finder_store.hpp"
+#include "pacspull/ledger/pacs_store.hpp"
+#include "pacspull/pipeline/query_window.hpp"
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/ledger/timeline.hpp"
 #include "pacspull/receiver/v1/receiver.grpc.pb.h"
@@ -357,6 +362,87 @@ int cmd_audit(Cli& cli, const std::string& date_in) {
   return differ == 0 ? kOk : kFailed;
 }
 
+// `pacs probe NAME`: what this PACS answers (the finder does the same at start-up), merged
+// with the site's pins, the query plan the finder derives, stored in the ledger.
+int cmd_probe(Cli& cli, const std::string& name, int days) {
+  const auto& site = cli.site();
+  const config::PacsNode* p = pacs_named(site, name);
+  if (!p) return cli.fail(kNotFound, "pacs probe: no PACS named '" + name + "' in " + cli.config_path);
+  const core::Time now = std::chrono::time_point_cast<core::Time::duration>(std::chrono::system_clock::now());
+  const pipeline::DateWindow wide = pipeline::query_window(now, site.zone, -days);
+  pipeline::ProbeAnswers answers =
+      dicom::probe_answers(services::scu_options(site), services::peer_of(p->node), dicom::ProbeOptions{wide.from, wide.to});
+  pipeline::PacsCapabilities probed = pipeline::assess_probe(answers);
+  pipeline::PacsCapabilities c = pipeline::merge_pins(probed, p->capability_pins);
+  pipeline::SeriesFilterMode mode = site.finder.series_filter == "on"    ? pipeline::SeriesFilterMode::On
+                                    : site.finder.series_filter == "off" ? pipeline::SeriesFilterMode::Off
+                                                                         : pipeline::SeriesFilterMode::Auto;
+  pipeline::QueryPlan plan = pipeline::plan_queries(c, mode);
+  ledger::PacsCapabilityRow row{name, c, p->pinned, plan.describe(),
+                                answers.studies_failed ? "study-level C-FIND failed" : "",
+                                std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()};
+  std::string stored = "stored in the ledger";
+  try {
+    ledger::Ledger l(site.ledger_url);
+    l.transact([&](pqxx::work& w) {
+      ledger::sync_pacs_nodes(w, {{p->name, p->node.ae_title.str(), p->node.host, static_cast<int>(p->node.port)}});
+      ledger::save_pacs_capabilities(w, row);
+    });
+  } catch (const std::exception& e) {
+    stored = std::string("not stored: ") + e.what();
+  }
+  auto tri_json = [](const std::optional<bool>& v) { return v ? json(*v) : json(nullptr); };
+  json caps{{"study_modalities", tri_json(c.study_modalities)},
+            {"study_counts", tri_json(c.study_counts)},
+            {"filters_modalities", tri_json(c.filters_modalities)},
+            {"series_modality", tri_json(c.series_modality)},
+            {"series_counts", tri_json(c.series_counts)},
+            {"series_body_part", tri_json(c.series_body_part)},
+            {"series_description", tri_json(c.series_description)},
+            {"image_level", tri_json(c.image_level)},
+            {"result_cap", c.result_cap ? json(*c.result_cap) : json(nullptr)},
+            {"c_get", tri_json(c.c_get)},
+            {"series_move", tri_json(c.series_move)},
+            {"timezone_offset", c.timezone_offset ? json(*c.timezone_offset) : json(nullptr)}};
+  json notes = json::array();
+  for (const auto& n : c.notes) notes.push_back(rules::Text::from_utf8(n).str());
+  json doc{{"pacs", name},
+           {"peer", where(*p)},
+           {"ok", !answers.studies_failed},
+           {"window", wide.dicom_range()},
+           {"studies_seen", answers.studies.size()},
+           {"capabilities", caps},
+           {"pinned", p->pinned},
+           {"plan", plan.describe()},
+           {"series_filter", plan.series_filter},
+           {"notes", notes},
+           {"ledger", stored}};
+  cli.emit(doc, [&] {
+    std::cout << "PACS " << name << " (" << where(*p) << "), StudyDate " << wide.dicom_range() << ": "
+              << answers.studies.size() << " studies seen" << (answers.studies_failed ? " (C-FIND FAILED)" : "") << "\n";
+    auto line = [&](const char* what, const std::string& v, const char* key) {
+      bool pinned = std::find(p->pinned.begin(), p->pinned.end(), key) != p->pinned.end();
+      std::cout << "  " << what << ": " << v << (pinned ? " (pinned)" : "") << "\n";
+    };
+    line("ModalitiesInStudy at study level", pipeline::tri(c.study_modalities), "study_modalities");
+    line("NumberOfStudyRelatedInstances", pipeline::tri(c.study_counts), "study_counts");
+    line("filters on ModalitiesInStudy", pipeline::tri(c.filters_modalities), "filters_modalities");
+    line("Modality at series level", pipeline::tri(c.series_modality), "series_modality");
+    line("NumberOfSeriesRelatedInstances", pipeline::tri(c.series_counts), "series_counts");
+    line("BodyPartExamined at series level", pipeline::tri(c.series_body_part), "series_body_part");
+    line("SeriesDescription at series level", pipeline::tri(c.series_description), "series_description");
+    line("image-level C-FIND", pipeline::tri(c.image_level), "image_level");
+    line("C-FIND result cap", !c.result_cap ? "unknown" : *c.result_cap == 0 ? "none seen" : std::to_string(*c.result_cap),
+         "result_cap");
+    line("C-GET", pipeline::tri(c.c_get), "c_get");
+    line("series-level C-MOVE", pipeline::tri(c.series_move), "series_move");
+    line("TimezoneOffsetFromUTC", c.timezone_offset.value_or("not given"), "timezone_offset");
+    for (const auto& n : notes) std::cout << "  note: " << n.get<std::string>() << "\n";
+    std::cout << "  finder plan: " << plan.describe() << "\n  " << stored << "\n";
+  });
+  return answers.studies_failed ? kFailed : kOk;
+}
+
 }  // namespace
 
 void add_pacs_commands(CLI::App& app, Cli& cli) {
@@ -377,6 +463,15 @@ void add_pacs_commands(CLI::App& app, Cli& cli) {
   test->add_option("--study", to.study, "StudyInstanceUID to take the test instance from (default: any)");
   test->add_option("--wait", to.wait_seconds, "seconds to wait for the instance to arrive")->capture_default_str();
   test->callback([&] { cli.rc = cmd_test(cli, test_name, to); });
+
+  static std::string probe_name;
+  static int probe_days = 30;
+  auto* probe = pacs->add_subcommand(
+      "probe", "what the PACS answers: optional keys at study/series/image level, ModalitiesInStudy matching, "
+               "result cap; the finder's query plan for it; stored in the ledger (exit 1 when the C-FIND fails)");
+  probe->add_option("name", probe_name, "the PACS's name in the site file")->required();
+  probe->add_option("--days", probe_days, "days back the probe's study query looks")->capture_default_str();
+  probe->callback([&] { cli.rc = cmd_probe(cli, probe_name, probe_days); });
 
   static std::string audit_date;
   auto* audit = app.add_subcommand("audit", "the PACS's chest-candidate studies of a day against the ledger, "

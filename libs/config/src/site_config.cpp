@@ -150,6 +150,58 @@ class Reader {
   std::vector<std::string> errors_;
 };
 
+// A yes/no value ("true"/"false", "yes"/"no", "on"/"off").
+std::optional<bool> parse_flag(const std::string& v) {
+  if (v == "true" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "no" || v == "off") return false;
+  return std::nullopt;
+}
+
+void read_flag(Reader& r, const YAML::Node& s, const std::string& path, const char* key, std::optional<bool>& out) {
+  YAML::Node at;
+  auto v = r.scalar(s, path, key, &at);
+  if (!v) return;
+  out = parse_flag(*v);
+  if (!out) r.error(at.IsDefined() ? at : s, "'" + path + "." + key + "' must be true or false, not '" + *v + "'");
+}
+
+void read_flag(Reader& r, const YAML::Node& s, const std::string& path, const char* key, bool& out) {
+  std::optional<bool> v;
+  read_flag(r, s, path, key, v);
+  if (v) out = *v;
+}
+
+// `pacs[i].capabilities`: the site pins what the probe would find (issue 9 part 1).
+void read_capability_pins(Reader& r, const YAML::Node& caps, const std::string& path, PacsNode& p) {
+  r.only(caps, path, {"study_modalities", "study_counts", "filters_modalities", "series_modality", "series_counts",
+                      "series_body_part", "series_description", "image_level", "result_cap", "c_get", "series_move",
+                      "timezone_offset"});
+  if (!caps.IsDefined() || !caps.IsMap()) return;
+  auto& c = p.capability_pins;
+  const std::pair<const char*, std::optional<bool>*> flags[] = {
+      {"study_modalities", &c.study_modalities}, {"study_counts", &c.study_counts},
+      {"filters_modalities", &c.filters_modalities}, {"series_modality", &c.series_modality},
+      {"series_counts", &c.series_counts}, {"series_body_part", &c.series_body_part},
+      {"series_description", &c.series_description}, {"image_level", &c.image_level},
+      {"c_get", &c.c_get}, {"series_move", &c.series_move}};
+  for (const auto& [key, out] : flags) {
+    read_flag(r, caps, path, key, *out);
+    if (*out) p.pinned.push_back(key);
+  }
+  long cap = -1;
+  r.integer(caps, path, "result_cap", cap, 0, 1'000'000);
+  if (cap >= 0) {
+    c.result_cap = cap;
+    p.pinned.push_back("result_cap");
+  }
+  std::string tz;
+  r.text(caps, path, "timezone_offset", tz);
+  if (!tz.empty()) {
+    c.timezone_offset = tz;
+    p.pinned.push_back("timezone_offset");
+  }
+}
+
 }  // namespace
 
 Environment process_environment() {
@@ -221,10 +273,11 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
     for (size_t i = 0; i < pacs.size(); ++i) {
       std::string path = "pacs." + std::to_string(i);
       PacsNode p;
-      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results"});
+      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results", "capabilities"});
       r.text(pacs[i], path, "name", p.name, true);
       r.node(pacs[i], path, p.node);
       r.integer(pacs[i], path, "max_results", p.max_results, 0, 1'000'000);
+      read_capability_pins(r, pacs[i]["capabilities"], path + ".capabilities", p);
       if (!names.insert(p.name).second) r.error(pacs[i], "duplicate PACS name '" + p.name + "'");
       c.pacs.push_back(std::move(p));
     }
@@ -234,7 +287,8 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.node(root["ai_node"], "ai_node", c.ai_node);
 
   const YAML::Node f = root["finder"];
-  r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "metrics_port"});
+  r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "metrics_port",
+                       "series_filter", "stable_polls", "stable_min_age", "probe"});
   r.duration(f, "finder", "poll_interval", c.finder.poll_interval);
   r.integer(f, "finder", "crossday", c.finder.crossday, -30, 0);
   c.finder.modalities_set = env.count("PACSPULL_FINDER_MODALITIES") > 0 ||
@@ -243,6 +297,12 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   if (c.finder.modalities_set && c.finder.modalities.empty())
     r.error(f, "'finder.modalities' must name at least one modality (or leave it out: it derives from the rules)");
   r.duration(f, "finder", "fixed_delay", c.finder.fixed_delay);
+  r.text(f, "finder", "series_filter", c.finder.series_filter);
+  if (c.finder.series_filter != "auto" && c.finder.series_filter != "on" && c.finder.series_filter != "off")
+    r.error(f["series_filter"], "'finder.series_filter' must be auto, on or off, not '" + c.finder.series_filter + "'");
+  r.integer(f, "finder", "stable_polls", c.finder.stable_polls, 1, 100);
+  r.duration(f, "finder", "stable_min_age", c.finder.stable_min_age);
+  read_flag(r, f, "finder", "probe", c.finder.probe);
   r.ports(f, "finder", c.finder.ports);
   if (c.finder.poll_interval.count() <= 0) r.error(f, "'finder.poll_interval' must be positive");
 

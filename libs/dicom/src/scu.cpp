@@ -199,6 +199,11 @@ FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, c
       }
       continue;
     }
+    if (!result.truncated && rsp.DimseStatus == STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest) {
+      result.ended_by_peer = true;  // a cap at the PACS: the caller splits the query
+      spdlog::warn("dicom: {}: the PACS ended the answers itself after {} matches (0xFE00)", what, result.matches.size());
+      break;
+    }
     if (rsp.DimseStatus != STATUS_Success && !(result.truncated && rsp.DimseStatus == STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest)) {
       result.error = detail::status_error(what, rsp.DimseStatus);
     }

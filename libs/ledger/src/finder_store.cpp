@@ -12,8 +12,17 @@ ON CONFLICT (name) DO UPDATE SET ae_title = EXCLUDED.ae_title, host = EXCLUDED.h
 
 constexpr const char* kLockStudy = R"sql(
 SELECT state, pacs_instances, extract(epoch FROM first_seen_at)::bigint,
-       (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid), generation, priority
+       (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid), generation, priority,
+       series_fingerprint, fingerprint_polls, extract(epoch FROM fingerprint_since)::bigint
 FROM studies s WHERE study_uid = $1 FOR UPDATE)sql";
+
+constexpr const char* kFingerprint = R"sql(
+UPDATE studies SET series_fingerprint = $2, fingerprint_polls = $3, fingerprint_since = to_timestamp($4)
+WHERE study_uid = $1)sql";
+
+constexpr const char* kMoveSeries = R"sql(
+UPDATE studies SET move_series = CASE WHEN $2 = '' THEN NULL ELSE string_to_array($2, '\') END
+WHERE study_uid = $1)sql";
 
 constexpr const char* kInsertStudy = R"sql(
 INSERT INTO studies (study_uid, accession_number, patient_id, study_date, exam_time, modalities, description,
@@ -73,8 +82,10 @@ void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes) {
   for (const auto& n : nodes) w.exec_params(kUpsertPacs, n.name, n.ae_title, n.host, n.port);
 }
 
-Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now) {
+Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now,
+                       const pipeline::FingerprintPolicy& fingerprint_policy) {
   std::optional<pipeline::KnownStudy> known;
+  std::optional<pipeline::FingerprintState> known_fp;
   pqxx::result r = w.exec_params(kLockStudy, s.study_uid);
   if (!r.empty()) {
     pipeline::KnownStudy k;
@@ -83,10 +94,25 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
     k.first_seen = core::Time{} + std::chrono::seconds(r[0][2].as<long long>());
     k.received_instances = r[0][3].as<long>();
     known = k;
+    if (!r[0][6].is_null())
+      known_fp = pipeline::FingerprintState{r[0][6].c_str(), r[0][7].as<int>(),
+                                            core::Time{} + std::chrono::seconds(r[0][8].as<long long>())};
   }
   pipeline::Observation seen{s.pacs_instances, s.pull_at_once, now};
   Observed out{pipeline::on_found(known, seen, policy), !known, std::nullopt};
   using pipeline::FindAction;
+  // PACS without study-level counts: the series fingerprint decides stability of a study
+  // still being watched (found); settled studies regrow by count as before.
+  std::optional<pipeline::FingerprintStep> fp_step;
+  if (s.fingerprint && (!known || known->state == pipeline::StudyState::Found)) {
+    fp_step = pipeline::observe_fingerprint(known_fp, *s.fingerprint, fingerprint_policy, now, s.series_summary);
+    if (s.pull_at_once) out.decision = {FindAction::Queue, "DX family: pull at once (" + s.series_summary + ")"};
+    else if (!known) out.decision = {FindAction::Record, "new study, " + fp_step->reason};
+    else if (fp_step->stable) out.decision = {FindAction::Queue, "study stable: " + fp_step->reason};
+    else out.decision = {FindAction::Wait, fp_step->reason};
+  } else if (s.fingerprint && out.decision.action == FindAction::Regrow) {
+    fp_step = pipeline::observe_fingerprint(std::nullopt, *s.fingerprint, fingerprint_policy, now, s.series_summary);
+  }
 
   std::optional<long long> exam = s.exam_time ? std::optional<long long>(epoch(*s.exam_time)) : std::nullopt;
   if (!known) {
@@ -100,6 +126,9 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
                                         " found on " + where + ": " + out.decision.reason));
   }
   for (const auto& [pacs, n] : s.locations) w.exec_params(kUpsertLocation, s.study_uid, pacs, n, epoch(now));
+  if (fp_step)
+    w.exec_params(kFingerprint, s.study_uid, fp_step->next.fingerprint, fp_step->next.unchanged_polls,
+                  epoch(fp_step->next.since));
 
   switch (out.decision.action) {
     case FindAction::Record:
@@ -124,9 +153,18 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
       m.priority = q[1].as<int>();
       m.exam_time = from_epoch(q[2]);
       m.reason = out.decision.reason;
+      m.series_uids = s.move_series;
+      std::string joined;
+      for (const auto& uid : s.move_series) joined += (joined.empty() ? "" : "\\") + uid;
+      w.exec_params(kMoveSeries, s.study_uid, joined);
+      std::string series_note;
+      if (!s.series_reason.empty())
+        series_note = "; " + s.series_reason + (s.move_series.empty() ? "" : ": series-level move of " +
+                                                                                 std::to_string(s.move_series.size()) +
+                                                                                 " series");
       record_event(w, s.study_uid, "", "finder", "stable",
-                   rules::Text::from_utf8(out.decision.reason + "; move requested from " + m.pacs + " (generation " +
-                                          std::to_string(m.generation) + ")"));
+                   rules::Text::from_utf8(out.decision.reason + series_note + "; move requested from " + m.pacs +
+                                          " (generation " + std::to_string(m.generation) + ")"));
       out.move = m;
       break;
     }

@@ -14,6 +14,7 @@
 
 #include "pacspull/core/ids.hpp"
 #include "pacspull/core/timezone.hpp"
+#include "pacspull/pipeline/capabilities.hpp"
 #include "pacspull/pipeline/storage.hpp"
 #include "pacspull/rules/rules.hpp"
 
@@ -36,6 +37,10 @@ struct PacsNode {
   std::string name;
   DicomNode node;
   size_t max_results = 0;
+  // `capabilities:` what the site pins instead of the probe's verdict (issue 9 part 1);
+  // `pinned` names the keys given.
+  pipeline::PacsCapabilities capability_pins;
+  std::vector<std::string> pinned;
 };
 
 struct ServicePorts {
@@ -86,6 +91,15 @@ struct SiteConfig {
     std::vector<std::string> modalities;
     bool modalities_set = false;
     Millis fixed_delay{0};
+    // PACS without study-level counts: a study is stable when its series fingerprint (series
+    // UIDs + per-series counts) is unchanged over `stable_polls` polls and `stable_min_age`.
+    int stable_polls = 1;
+    Millis stable_min_age{10000};
+    // Series-level filtering before the move: auto (on where series queries are needed
+    // anyway: no ModalitiesInStudy at study level), on (wherever the PACS answers Modality
+    // at series level), off.
+    std::string series_filter = "auto";
+    bool probe = true;  // probe each PACS's capabilities at start-up
     ServicePorts ports{50051, 9101};
   } finder;
 

@@ -36,6 +36,9 @@ EchoResult echo(const ScuOptions& options, const Peer& peer);
 struct FindResult {
   std::vector<core::AttributeMap> matches;
   bool truncated = false;  // max_results reached: a C-CANCEL was sent, later matches dropped
+  // The PACS ended the query itself with 0xFE00 (Cancel) without our C-CANCEL: it caps its
+  // answers (Orthanc's LimitFindResults). `matches` holds what it sent; not an error.
+  bool ended_by_peer = false;
   std::optional<Error> error;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pacspull/core/time.hpp"
+#include "pacspull/pipeline/series_plan.hpp"
 #include "pacspull/pipeline/stability.hpp"
 #include "pacspull/rules/text.hpp"
 
@@ -27,6 +28,13 @@ struct FoundStudy {
   bool pull_at_once = false;  // DX family
   // Every PACS that returned it this cycle, preferred (move source) first.
   std::vector<std::pair<std::string, std::optional<long>>> locations;
+  // From series-level C-FIND (PACS without study-level counts or ModalitiesInStudy):
+  // the series fingerprint decides stability instead of the study count.
+  std::optional<std::string> fingerprint;
+  std::string series_summary;  // "3 series, 120 instances" for reasons and logs
+  // Series-level filtering: the series to move (empty = whole study) and why.
+  std::vector<std::string> move_series;
+  std::string series_reason;
 };
 
 struct MoveWork {  // what a move request names
@@ -34,6 +42,7 @@ struct MoveWork {  // what a move request names
   int generation = 0;
   int priority = 1;
   std::optional<core::Time> exam_time;
+  std::vector<std::string> series_uids;  // series-level filtering: only these (empty = whole study)
 };
 
 struct Observed {
@@ -44,7 +53,8 @@ struct Observed {
 
 void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes);
 // Records one study of a poll and applies the stability decision in one transaction.
-Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now);
+Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::StabilityPolicy& policy, core::Time now,
+                       const pipeline::FingerprintPolicy& fingerprint_policy = {});
 // Queues studies by hand (doctor's request) at manual priority; matches uid, accession or patient.
 std::vector<MoveWork> request_manual_pull(pqxx::work& w, const rules::Text& key, int priority, core::Time now);
 // Queued studies whose move request never reached the mover (no job for the generation),
