@@ -202,6 +202,59 @@ void read_capability_pins(Reader& r, const YAML::Node& caps, const std::string& 
   }
 }
 
+// `targets:` (several AI nodes and bus-only consumers); without it, `ai_node` is the one target.
+void read_targets(Reader& r, const YAML::Node& list, bool given, SiteConfig& c) {
+  if (!given) {
+    SiteConfig::Target t;
+    t.name = "ai_node";
+    t.node = c.ai_node;
+    c.targets.push_back(std::move(t));
+    return;
+  }
+  if (!list.IsSequence() || list.size() == 0) {
+    r.error(list, "'targets' must list at least one target");
+    return;
+  }
+  static const std::set<std::string> kSyntaxes{"", "explicit-little-endian", "implicit-little-endian",
+                                               "deflated-explicit-little-endian"};
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string path = "targets." + std::to_string(i);
+    const YAML::Node n = list[i];
+    SiteConfig::Target t;
+    r.only(n, path, {"name", "kind", "ae_title", "host", "port", "families", "deidentify", "retain_uids",
+                     "retain_dates", "clean_descriptors", "deid_key", "transfer_syntax", "window"});
+    r.text(n, path, "name", t.name, true);
+    r.text(n, path, "kind", t.kind);
+    if (t.kind == "dicom") r.node(n, path, t.node);
+    else if (t.kind != "bus") r.error(n["kind"], "'" + path + ".kind' must be dicom or bus, not '" + t.kind + "'");
+    r.strings(n, path, "families", t.families);
+    for (const auto& f : t.families)
+      if (f != "CT" && f != "DX") r.error(n["families"], "'" + path + ".families' items are CT or DX, not '" + f + "'");
+    auto flag = [&](const char* key, bool& out) {
+      std::string v;
+      r.text(n, path, key, v);
+      if (v == "true" || v == "yes" || v == "on") out = true;
+      else if (v == "false" || v == "no" || v == "off") out = false;
+      else if (!v.empty()) r.error(n[key], "'" + path + "." + key + "' must be true or false, not '" + v + "'");
+    };
+    flag("deidentify", t.deidentify);
+    flag("retain_uids", t.retain_uids);
+    flag("retain_dates", t.retain_dates);
+    flag("clean_descriptors", t.clean_descriptors);
+    r.text(n, path, "deid_key", t.deid_key);
+    r.text(n, path, "transfer_syntax", t.transfer_syntax);
+    if (!kSyntaxes.count(t.transfer_syntax))
+      r.error(n["transfer_syntax"], "'" + path + ".transfer_syntax' must be explicit-little-endian, "
+              "implicit-little-endian or deflated-explicit-little-endian, not '" + t.transfer_syntax + "'");
+    if (t.kind == "bus" && !t.transfer_syntax.empty())
+      r.error(n["transfer_syntax"], "'" + path + ".transfer_syntax': a bus target receives no files");
+    r.integer(n, path, "window", t.window, 1, 64);
+    if (!names.insert(t.name).second) r.error(n, "duplicate target name '" + t.name + "'");
+    c.targets.push_back(std::move(t));
+  }
+}
+
 }  // namespace
 
 Environment process_environment() {
@@ -227,7 +280,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   SiteConfig c;
   Reader r(origin, env);
-  r.only(root, "", {"site", "timezone", "ledger", "bus", "local", "pacs", "ai_node", "reconcile_after", "finder",
+  r.only(root, "", {"site", "timezone", "ledger", "bus", "local", "pacs", "ai_node", "targets", "reconcile_after", "finder",
                     "mover", "receiver", "filter", "checker", "dispatcher", "rules", "log"});
   r.only(root["log"], "log", {"format", "level"});
   r.text(root["log"], "log", "format", c.log.format);
@@ -283,8 +336,12 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
     }
   }
 
-  r.only(root["ai_node"], "ai_node", {"ae_title", "host", "port"});
-  r.node(root["ai_node"], "ai_node", c.ai_node);
+  const bool has_targets = root["targets"].IsDefined() && !root["targets"].IsNull();
+  if (!has_targets || root["ai_node"].IsDefined()) {
+    r.only(root["ai_node"], "ai_node", {"ae_title", "host", "port"});
+    r.node(root["ai_node"], "ai_node", c.ai_node);
+  }
+  read_targets(r, root["targets"], has_targets, c);
 
   const YAML::Node f = root["finder"];
   r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "metrics_port",

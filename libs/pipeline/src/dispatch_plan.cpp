@@ -55,4 +55,23 @@ DispatchPlan plan_dispatch(const rules::RuleSet& rs, const std::vector<rules::Se
   return plan;
 }
 
+std::vector<rules::SeriesCandidate> candidates_for_target(const std::vector<rules::SeriesCandidate>& candidates,
+                                                          const std::vector<std::string>& families) {
+  if (families.empty()) return candidates;
+  std::vector<rules::SeriesCandidate> out;
+  for (const auto& c : candidates)
+    if (std::find(families.begin(), families.end(), std::string(rules::to_string(c.family))) != families.end())
+      out.push_back(c);
+  return out;
+}
+
+Settle settle_of(const std::vector<DispatchPlan>& plans) {
+  bool sent_before = false;
+  for (const auto& p : plans) {
+    if (p.kind == DispatchPlan::Kind::Send) return Settle::Queue;
+    if (p.kind == DispatchPlan::Kind::NotBetter) sent_before = true;
+  }
+  return sent_before ? Settle::Completed : Settle::Unsupported;
+}
+
 }  // namespace pacspull::pipeline

@@ -80,6 +80,23 @@ struct SiteConfig {
 
   std::vector<PacsNode> pacs;
   DicomNode ai_node;
+  // `targets:` where computed series go: AI nodes (C-STORE, then an event) and bus-only
+  // consumers (the event only), each with its own rules, de-identification, transfer syntax
+  // and window. Without `targets:`, `ai_node:` is the one target, named "ai_node".
+  struct Target {
+    std::string name;
+    std::string kind = "dicom";  // dicom | bus
+    DicomNode node;              // kind dicom
+    std::vector<std::string> families;  // rule families it takes (CT, DX); empty: every family
+    bool deidentify = false;            // PS3.15 Basic Profile before the hand-off
+    bool retain_uids = false, retain_dates = false, clean_descriptors = false;  // its options
+    std::string deid_key;  // secret mixed into derived UIDs and pseudonyms
+    // "" (as received), explicit-little-endian, implicit-little-endian,
+    // deflated-explicit-little-endian: the copy sent is converted with DCMTK.
+    std::string transfer_syntax;
+    int window = 1;  // studies in flight to this target at once
+  };
+  std::vector<Target> targets;
   Millis reconcile_after{120000};  // re-publish work stuck this long in a hand-off state
 
   struct Finder {

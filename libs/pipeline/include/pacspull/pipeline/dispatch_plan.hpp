@@ -21,4 +21,14 @@ struct DispatchPlan {
 DispatchPlan plan_dispatch(const rules::RuleSet& rs, const std::vector<rules::SeriesCandidate>& candidates,
                            const std::vector<std::string>& previously_sent, long previously_sent_instances = 0);
 
+// The candidates a target takes: those of its rule families ("CT", "DX"); no families
+// takes every candidate.
+std::vector<rules::SeriesCandidate> candidates_for_target(const std::vector<rules::SeriesCandidate>& candidates,
+                                                          const std::vector<std::string>& families);
+
+// What a study generation becomes when no target has anything to send: unsupported when
+// no target ever took it, completed when some target was sent it before (not better now).
+enum class Settle { Queue, Completed, Unsupported };
+Settle settle_of(const std::vector<DispatchPlan>& plans);
+
 }  // namespace pacspull::pipeline
