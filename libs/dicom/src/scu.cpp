@@ -229,14 +229,14 @@ MoveResult move(const ScuOptions& options, const Peer& peer, const core::AeTitle
                            " to " + destination.str();
   auto finish = [&]() {
     result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    result.outcome = detail::retrieve_outcome(result.error, result.ok || (result.error && (result.error->message.find(" failed with status ") != std::string::npos ||
+                                                                        result.error->message.find(" sub-operations failed") != std::string::npos)),
+                                              result.status, result.completed, result.failed, result.warning, what);
     if (result.error) spdlog::warn("dicom: {}", result.error->message);
     return result;
   };
   if (study.empty() || (series && series->empty()) || (instance && (instance->empty() || !series))) {
     result.error = Error{ErrorClass::Permanent, what + ": empty UID"};
-    result.outcome = detail::retrieve_outcome(result.error, result.ok || (result.error && (result.error->message.find(" failed with status ") != std::string::npos ||
-                                                                        result.error->message.find(" sub-operations failed") != std::string::npos)),
-                                              result.status, result.completed, result.failed, result.warning, what);
     return finish();
   }
   core::AttributeMap keys{{"QueryRetrieveLevel", instance ? "IMAGE" : series ? "SERIES" : "STUDY"},

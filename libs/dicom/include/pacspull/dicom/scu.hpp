@@ -56,10 +56,10 @@ struct MoveResult {
   int completed = 0, failed = 0, warning = 0, remaining = 0;
   std::optional<Error> error;
   std::chrono::milliseconds elapsed{0};
+  pipeline::Outcome outcome;  // kind (ok/retryable/permanent), class and status, for the mover
 };
 
 // C-MOVE (synchronous) of a study, one series of it, or one instance of that series
-  pipeline::Outcome outcome;  // kind (ok/retryable/permanent), class and status, for the mover
 // (`instance` needs `series`; `pullctl pacs test` moves one instance), to `destination`.
 // ok == true only says the PACS claims success: whether the images arrived is for the
 // receiver to count (a C-MOVE "success" proves nothing about arrival).
