@@ -164,7 +164,7 @@ run_pacspull() {  # run_pacspull ASSOC DATA [BIN]
   local assoc=$1 data=$2 s
   start_receiver "${3:-}"
   s=$(send "$RX_PORT" PACSPULL "$assoc" "$data")
-  check_count "pacspull" "$(psql "$PG/$RX_DB" -Atc 'SELECT count(*) FROM instances')" "$COUNT"
+  check_count "pacspull ${3:-}" "$(psql "$PG/$RX_DB" -Atc 'SELECT count(*) FROM instances')" "$COUNT"
   stop_receiver
   echo "$s"
 }

@@ -3,11 +3,14 @@
 // durably under storage_path(), and only then hands it to the sink and answers success.
 //
 // Per instance: the dataset is streamed as received (same transfer syntax, bit for bit,
-// with a meta header) into <storage_root>/.incoming/*.tmp, fsynced, parsed (up to
-// PixelData), renamed to storage_path() (atomically replacing a duplicate), the directory
-// fsynced, the sink called, and only then C-STORE-RSP sent. Answers: 0x0000 success;
+// with a meta header) into <storage_root>/.incoming/*.tmp, fdatasynced, its header parsed
+// (up to PixelData), renamed to storage_path() without replacing a copy already there (a
+// second copy is compared by its dataset bytes: same = a duplicate, different = kept under
+// .conflicts), the directory fsynced, the sink called, and only then C-STORE-RSP sent. Answers: 0x0000 success;
 // 0xA700 out of resources (write/fsync/rename error, disk full, sink RetryLater or throws:
 // the sender retries); 0xC000 cannot understand (unparsable dataset, no SOPInstanceUID).
+// Each failure of ours is logged where it happens and counted (Counters: disk_failures,
+// parse_failures, refused).
 // Accepted: Verification and every storage SOP class DCMTK knows (dcmAllStorageSOPClassUIDs),
 // uncompressed preferred, else lossless then lossy JPEG / JPEG-LS / JPEG 2000 / RLE as the
 // sender proposes. One thread per association; the accept thread reads each A-ASSOCIATE-RQ
