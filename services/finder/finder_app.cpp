@@ -194,7 +194,7 @@ std::map<std::string, core::AttributeMap> FinderApp::find_studies(const config::
     if (pipeline::hit_cap(r.matches.size(), r.ended_by_peer, r.truncated, plan.plan.cap)) {
       ctx_.metrics->counter("pacspull_finder_truncated_queries_total", "C-FIND results capped", {{"pacs", pacs.name}})
           .Increment();
-      auto parts = pipeline::split_capped(part, plan.plan.modality_queries, cfg.finder.modalities);
+      auto parts = pipeline::split_capped(part, plan.plan.can_split_modality, cfg.finder.modalities);
       if (parts.empty()) {
         const std::string message = "C-FIND " + part.describe() + " still reaches the cap at " +
                                     std::to_string(r.matches.size()) +

@@ -94,7 +94,12 @@ PacsCapabilities assess_probe(const ProbeAnswers& a) {
 QueryPlan plan_queries(const PacsCapabilities& c, SeriesFilterMode series_filter) {
   QueryPlan p;
   const bool has_modalities = c.study_modalities.value_or(true);
-  p.modality_queries = has_modalities && c.filters_modalities.value_or(true);
+  const bool capped = c.result_cap && *c.result_cap > 0;
+  // A capped PACS may apply its cap before matching ModalitiesInStudy (Orthanc's
+  // LimitFindResults does: 2 CT answers, Success, while more CT studies exist), so its
+  // queries leave the modality key out and are split by time until under the cap.
+  p.can_split_modality = has_modalities && c.filters_modalities.value_or(true);
+  p.modality_queries = p.can_split_modality && !capped;
   const bool series_ok = c.series_modality.value_or(false);
   switch (series_filter) {
     case SeriesFilterMode::On: p.series_filter = series_ok; break;
@@ -113,6 +118,7 @@ QueryPlan plan_queries(const PacsCapabilities& c, SeriesFilterMode series_filter
 std::string QueryPlan::describe() const {
   std::string s = modality_queries ? "study-level C-FIND per modality (ModalitiesInStudy)"
                                    : "study-level C-FIND of the whole window, modalities checked here";
+  if (!modality_queries && can_split_modality) s += " (the PACS caps answers, maybe before matching the modality)";
   if (series_queries) s += "; series-level C-FIND per study for modalities and counts";
   if (image_counts) s += "; image-level C-FIND per series for counts";
   if (series_filter) s += "; series filtered before the move";

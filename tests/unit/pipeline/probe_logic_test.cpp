@@ -79,6 +79,20 @@ TEST_CASE("A PACS that ends the query itself with 0xFE00 has a cap; our own guar
   a.studies_capped_by_peer = true;
   CHECK(assess_probe(a).result_cap == 2);
   CHECK(plan_queries(assess_probe(a), SeriesFilterMode::Auto).cap == 2);
+  {
+    // Orthanc's cap applies before ModalitiesInStudy matching: a capped PACS is asked without
+    // the modality key, split by time, and by modality only as the last resort.
+    ProbeAnswers orthanc;
+    orthanc.studies = {core::AttributeMap{{"StudyInstanceUID", "1.2"}, {"ModalitiesInStudy", "CT"},
+                                          {"NumberOfStudyRelatedInstances", "5"}}};
+    orthanc.studies_capped_by_peer = true;
+    orthanc.unmatched_modality_answers = 0;
+    QueryPlan capped = plan_queries(assess_probe(orthanc), SeriesFilterMode::Auto);
+    CHECK(capped.cap == 1);
+    CHECK_FALSE(capped.modality_queries);
+    CHECK(capped.can_split_modality);
+    CHECK_THAT(capped.describe(), Catch::Contains("caps answers"));
+  }
   a.studies_capped_by_peer = false;
   a.studies_truncated = true;
   CHECK_FALSE(assess_probe(a).result_cap);

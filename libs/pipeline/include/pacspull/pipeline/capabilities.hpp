@@ -67,6 +67,7 @@ enum class SeriesFilterMode { Auto, On, Off };
 // How the finder queries one PACS.
 struct QueryPlan {
   bool modality_queries = true;   // one study-level query per modality (ModalitiesInStudy matching)
+  bool can_split_modality = true; // the PACS matches ModalitiesInStudy: a last split by modality
   bool series_queries = false;    // series-level C-FIND per study: modalities and counts
   bool image_counts = false;      // image-level C-FIND per series: counts the PACS does not give
   bool series_filter = false;     // pre-filter series, move only candidates (never DX)
