@@ -2,18 +2,31 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "dicom_options.hpp"
 #include "messages.hpp"
+#include "pacspull/dicom/get.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
+#include "pacspull/ledger/receiver_store.hpp"
+#include "pacspull/pipeline/concurrency.hpp"
+#include "pacspull/pipeline/retrieve_plan.hpp"
+#include "pacspull/rules/text.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
 namespace pacspull::services {
 
-MoverApp::MoverApp(runtime::Context& ctx) : ctx_(ctx), exec_ledger_(ctx.open_ledger()) {}
+namespace {
+// Each executor thread has its own ledger connection; the C-GET sink runs on that thread.
+thread_local ledger::Ledger* tl_ledger = nullptr;
+}  // namespace
+
+MoverApp::MoverApp(runtime::Context& ctx) : ctx_(ctx) {}
+
+ledger::Ledger& MoverApp::exec_ledger() { return *tl_ledger; }
 
 void MoverApp::run() {
   int reset = ctx_.ledger->transact([](pqxx::work& w) { return ledger::reset_running_jobs(w); });
@@ -23,20 +36,26 @@ void MoverApp::run() {
   rpc::Server server(ctx_.ports.grpc_port, {this});
   bus::Worker worker(*ctx_.bus, runtime::mover_consumer(), [this](bus::Message& m) { return on_request(m); });
   worker.start();
-  std::thread executor([this] { execute_loop(); });
-  spdlog::info("mover: gRPC on :{}, moving to {}", server.port(), ctx_.config.local.receiver_ae_title.str());
+  // One executor per move allowed in flight (mover.max_parallel_moves, default 1: synchronous).
+  const int executors = std::max(1, ctx_.config.mover.max_parallel_moves);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < executors; ++i) pool.emplace_back([this] { execute_loop(); });
+  spdlog::info("mover: gRPC on :{}, moving to {}, {} move(s) at once per PACS{}", server.port(),
+               ctx_.config.local.receiver_ae_title.str(), executors,
+               executors > 1 && ctx_.config.mover.adaptive ? " (adaptive)" : "");
   while (!ctx_.stop->wait_for(std::chrono::seconds(3600))) {
   }
   wake();
   worker.stop();
-  executor.join();
+  for (auto& t : pool) t.join();
 }
 
 bus::Decision MoverApp::on_request(bus::Message& m) {
   events::v1::MoveRequest req;
   if (auto parked = parse_or_park(ctx_, m, req, [&] { return !req.study_instance_uid().empty(); })) return *parked;
   ledger::MoveWork work{req.study_instance_uid(), req.pacs(), req.reason(), req.series_instance_uid(),
-                        req.generation(), static_cast<int>(req.priority()), from_proto(req.exam_time())};
+                        req.generation(), static_cast<int>(req.priority()), from_proto(req.exam_time()), {}};
+  for (const auto& uid : req.series_uids()) work.series_uids.push_back(uid);
   try {
     bool fresh = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::enqueue_move(w, work, ctx_.clock->now()); });
     if (fresh) wake();
@@ -55,18 +74,61 @@ void MoverApp::wake() {
   cv_.notify_all();
 }
 
+std::vector<std::string> MoverApp::full_pacs() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> full;
+  for (const auto& [pacs, n] : in_flight_) {
+    auto it = windows_.find(pacs);
+    const int limit = it == windows_.end() ? std::max(1, ctx_.config.mover.max_parallel_moves) : it->second.limit;
+    if (n >= limit) full.push_back(pacs);
+  }
+  return full;
+}
+
+void MoverApp::finished(const std::string& pacs, const pipeline::Outcome& o) {
+  {
+    std::lock_guard lock(mu_);
+    if (--in_flight_[pacs] <= 0) in_flight_.erase(pacs);
+    const pipeline::WindowPolicy policy{std::max(1, ctx_.config.mover.max_parallel_moves), ctx_.config.mover.adaptive, 3};
+    auto [it, fresh] = windows_.try_emplace(pacs, pipeline::Window{policy.max, 0});
+    const int before = it->second.limit;
+    it->second = pipeline::next_window(policy, it->second, o);
+    if (it->second.limit != before)
+      spdlog::warn("mover: PACS {}: {} move(s) at once now (was {}) after {}", pacs, it->second.limit, before,
+                   pipeline::describe(o));
+    ctx_.metrics->gauge("pacspull_mover_window", "moves allowed in flight per PACS", {{"pacs", pacs}})
+        .Set(it->second.limit);
+  }
+  wake();  // another executor may now claim a job for this PACS
+}
+
 void MoverApp::execute_loop() {
+  std::unique_ptr<ledger::Ledger> own;
+  while (!own && !ctx_.stop->stopped()) {
+    try {
+      own = ctx_.open_ledger();
+    } catch (const std::exception& e) {
+      spdlog::error("mover: ledger: {}; retrying", e.what());
+      ctx_.stop->wait_for(std::chrono::seconds(2));
+    }
+  }
+  tl_ledger = own.get();
   while (!ctx_.stop->stopped()) {
     std::optional<ledger::MoveJobRow> job;
     std::optional<core::Time> due;
     try {
-      job = exec_ledger_->transact([&](pqxx::work& w) { return ledger::claim_next_job(w, ctx_.clock->now()); });
-      if (!job) due = exec_ledger_->transact([&](pqxx::work& w) { return ledger::next_due(w); });
+      const std::vector<std::string> full = full_pacs();
+      job = exec_ledger().transact([&](pqxx::work& w) { return ledger::claim_next_job(w, ctx_.clock->now(), full); });
+      if (!job) due = exec_ledger().transact([&](pqxx::work& w) { return ledger::next_due(w); });
     } catch (const std::exception& e) {
       spdlog::error("mover: ledger: {}", e.what());
     }
     if (job) {
-      execute(*job);
+      {
+        std::lock_guard lock(mu_);
+        ++in_flight_[job->work.pacs];
+      }
+      finished(job->work.pacs, execute(*job));
       continue;
     }
     // Nothing due: sleep until the next retry is due, a new job arrives, or a stop.
@@ -81,52 +143,272 @@ void MoverApp::execute_loop() {
   }
 }
 
-void MoverApp::execute(const ledger::MoveJobRow& job) {
+std::string MoverApp::method_of(const std::string& pacs) const {
+  for (const auto& p : ctx_.config.pacs)
+    if (p.name == pacs) return p.retrieve;
+  return "move";
+}
+
+pipeline::Outcome MoverApp::retrieve_one(const ledger::PacsNodeRow& node, const std::string& method,
+                                         const std::string& study, const std::string& series, const std::string& sop,
+                                         ledger::MoveAttempt& attempt) {
+  const auto& cfg = ctx_.config;
+  dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port)};
+  std::optional<core::SeriesUid> series_uid;
+  std::optional<core::SopInstanceUid> sop_uid;
+  if (!series.empty()) series_uid = core::SeriesUid(series);
+  if (!sop.empty()) sop_uid = core::SopInstanceUid(sop);
+  pipeline::Outcome o;
+  if (method == "get") {
+    dicom::GetOptions g{cfg.local.storage_root, {}};
+    dicom::GetResult r = dicom::get(scu_options(cfg), g, peer, core::StudyUid(study), series_uid, sop_uid,
+                                    [this](const dicom::StoreScp::Stored& s) { return on_got(s); });
+    attempt.completed += r.completed;
+    attempt.failed += r.failed;
+    attempt.warning += r.warning;
+    attempt.elapsed += r.elapsed;
+    o = r.outcome;
+  } else {
+    dicom::MoveResult r = dicom::move(scu_options(cfg), peer, cfg.local.receiver_ae_title, core::StudyUid(study),
+                                      series_uid, sop_uid);
+    attempt.completed += r.completed;
+    attempt.failed += r.failed;
+    attempt.warning += r.warning;
+    attempt.elapsed += r.elapsed;
+    o = r.outcome;
+  }
+  return o;
+}
+
+pipeline::Outcome MoverApp::retrieve_from(const ledger::MoveJobRow& job, const ledger::PacsNodeRow& node,
+                                          const std::set<std::string>& held, ledger::MoveAttempt& attempt) {
+  const std::string method = method_of(node.name);
+  attempt.method = method;
+  attempt.retrieved_from = node.name;
+  const std::string& study = job.work.study_uid;
+  // What to ask for: named series, a single series, exactly what is missing, or the study.
+  std::vector<std::pair<std::string, std::string>> items;  // (series, sop); both empty = the study
+  if (!job.work.series_uids.empty()) {
+    for (const auto& s : job.work.series_uids) items.emplace_back(s, "");
+  } else if (!job.work.series_uid.empty()) {
+    items.emplace_back(job.work.series_uid, "");
+  } else if (!held.empty()) {
+    // A re-pull: list the PACS's instances and move only what we lack. Any failed query
+    // falls back to the whole study (the receiver is idempotent).
+    const dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port)};
+    const auto options = scu_options(ctx_.config);
+    dicom::FindResult series = dicom::find(options, peer, dicom::QueryLevel::Series,
+                                           core::AttributeMap{{"StudyInstanceUID", study}});
+    std::vector<pipeline::PacsSeries> listed;
+    bool listed_ok = !series.error && !series.truncated && !series.matches.empty();
+    for (const auto& m : series.matches) {
+      if (!listed_ok) break;
+      const std::string uid = m.trimmed("SeriesInstanceUID");
+      dicom::FindResult images = dicom::find(options, peer, dicom::QueryLevel::Image,
+                                             core::AttributeMap{{"StudyInstanceUID", study}, {"SeriesInstanceUID", uid}});
+      if (uid.empty() || images.error || images.truncated) {
+        listed_ok = false;
+        break;
+      }
+      pipeline::PacsSeries ps{uid, {}};
+      for (const auto& i : images.matches) ps.sop_uids.push_back(i.trimmed("SOPInstanceUID"));
+      listed.push_back(std::move(ps));
+    }
+    if (listed_ok) {
+      pipeline::RepullPlan plan = pipeline::plan_repull(listed, held);
+      spdlog::info("mover: re-pull of study {} from {}: {} instances here, {} series and {} single instances missing",
+                   study, node.name, plan.present, plan.whole_series.size(), plan.instances.size());
+      for (const auto& s : plan.whole_series) items.emplace_back(s, "");
+      for (const auto& i : plan.instances) items.emplace_back(i.series_uid, i.sop_uid);
+      if (items.empty()) {
+        return pipeline::make_outcome(pipeline::OutcomeClass::Success, 0,
+                                      "re-pull: nothing missing (" + std::to_string(plan.present) +
+                                          " instances listed by " + node.name + " are all here)");
+      }
+    } else {
+      spdlog::warn("mover: re-pull of study {}: {} did not list its instances; moving the whole study", study,
+                   node.name);
+      items.emplace_back("", "");
+    }
+  } else {
+    items.emplace_back("", "");
+  }
+  pipeline::Outcome last;
+  int sent = 0;
+  for (const auto& [series, sop] : items) {
+    last = retrieve_one(node, method, study, series, sop, attempt);
+    if (last.cls == pipeline::OutcomeClass::NothingSent && items.size() > 1) continue;  // one gone series: not fatal
+    if (!last.ok()) return last;
+    ++sent;
+  }
+  if (sent == 0 && items.size() > 1)
+    return pipeline::make_outcome(pipeline::OutcomeClass::NothingSent, 0, "none of the series sent anything");
+  if (items.size() > 1)
+    last.message = std::to_string(items.size()) + " retrievals (" + method + "), " + std::to_string(attempt.completed) +
+                   " instances";
+  return last;
+}
+
+pipeline::Outcome MoverApp::execute(const ledger::MoveJobRow& job) {
   const auto& cfg = ctx_.config;
   ledger::MoveAttempt attempt;
-  if (job.pacs.port == 0) {
-    attempt.error = rules::Text::from_utf8("PACS '" + job.work.pacs + "' is not configured");
-  } else {
-    spdlog::info("mover: moving study {} from {} (attempt {}, priority {})", job.work.study_uid, job.work.pacs,
-                 job.attempts, job.work.priority);
-    dicom::Peer peer{core::AeTitle(job.pacs.ae_title), job.pacs.host, static_cast<uint16_t>(job.pacs.port)};
-    std::optional<core::SeriesUid> series;
-    if (!job.work.series_uid.empty()) series = core::SeriesUid(job.work.series_uid);
-    dicom::MoveResult r = dicom::move(scu_options(cfg), peer, cfg.local.receiver_ae_title,
-                                      core::StudyUid(job.work.study_uid), series);
-    attempt.success = r.ok;
-    attempt.completed = r.completed;
-    attempt.failed = r.failed;
-    attempt.warning = r.warning;
-    attempt.elapsed = r.elapsed;
-    if (!r.ok)
-      attempt.error = rules::Text::from_utf8(r.error ? r.error->message
-                                                     : fmt::format("C-MOVE status 0x{:04x}, ", r.status) +
-                                                           std::to_string(r.failed) + " sub-operations failed");
-    ctx_.metrics
-        ->histogram("pacspull_mover_move_seconds", "C-MOVE duration",
-                    prometheus::Histogram::BucketBoundaries{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600})
-        .Observe(static_cast<double>(r.elapsed.count()) / 1000.0);
+  ledger::StudySources sources;
+  std::vector<ledger::PacsNodeRow> nodes;
+  std::set<std::string> held;
+  try {
+    exec_ledger().transact([&](pqxx::work& w) {
+      sources = ledger::study_sources(w, job.work.study_uid);
+      nodes = ledger::pacs_nodes(w);
+      held = ledger::held_instances(w, job.work.study_uid);
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("mover: ledger: {}; moving study {} from {} only", e.what(), job.work.study_uid, job.work.pacs);
   }
+  // Known holders first (complete ones first), then every other configured PACS, asked
+  // by C-FIND whether it has the study before anything is retrieved from it.
+  std::vector<std::string> order = pipeline::order_sources(job.work.pacs, sources.candidates, sources.expected);
+  const size_t known = order.size();
+  for (const auto& n : nodes)
+    if (std::find(order.begin(), order.end(), n.name) == order.end()) order.push_back(n.name);
+  auto node_of = [&](const std::string& name) -> std::optional<ledger::PacsNodeRow> {
+    if (name == job.work.pacs && job.pacs.port != 0) return job.pacs;
+    for (const auto& n : nodes)
+      if (n.name == name && n.port != 0) return n;
+    return std::nullopt;
+  };
+  std::vector<pipeline::Outcome> outcomes;
+  spdlog::info("mover: moving study {} from {} (attempt {}, priority {})", job.work.study_uid, job.work.pacs,
+               job.attempts, job.work.priority);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::string& name = order[i];
+    auto node = node_of(name);
+    if (!node) {
+      outcomes.push_back(pipeline::make_outcome(pipeline::OutcomeClass::NotConfigured, 0,
+                                                "PACS '" + name + "' is not configured"));
+      continue;
+    }
+    if (i >= known) {
+      if (outcomes.empty()) break;  // only a failover goes beyond the known holders
+      dicom::Peer peer{core::AeTitle(node->ae_title), node->host, static_cast<uint16_t>(node->port)};
+      dicom::FindResult f = dicom::find(scu_options(cfg), peer, dicom::QueryLevel::Study,
+                                        core::AttributeMap{{"StudyInstanceUID", job.work.study_uid},
+                                                           {"NumberOfStudyRelatedInstances", ""}});
+      if (f.error || f.matches.empty()) continue;
+      std::optional<long> count;
+      if (auto n = f.matches.front().integer("NumberOfStudyRelatedInstances")) count = static_cast<long>(*n);
+      try {
+        exec_ledger().transact([&](pqxx::work& w) {
+          ledger::record_location(w, job.work.study_uid, name, count, ctx_.clock->now());
+        });
+      } catch (const std::exception& e) {
+        spdlog::warn("mover: cannot record that {} holds study {}: {}", name, job.work.study_uid, e.what());
+      }
+    }
+    if (!outcomes.empty()) {
+      spdlog::warn("mover: study {}: failing over to PACS {} after {}", job.work.study_uid, name,
+                   pipeline::describe(outcomes.back()));
+      ctx_.metrics->counter("pacspull_mover_failovers_total", "retrievals tried on another PACS after a failure")
+          .Increment();
+    }
+    pipeline::Outcome o = retrieve_from(job, *node, held, attempt);
+    outcomes.push_back(o);
+    if (o.ok() || !pipeline::fails_over(o)) break;
+  }
+  // The attempt's outcome: success if any PACS delivered; else a retryable failure if any
+  // (that PACS may come back), else the last permanent one.
+  pipeline::Outcome outcome;
+  if (outcomes.empty()) {
+    outcome = pipeline::make_outcome(pipeline::OutcomeClass::NotConfigured, 0,
+                                     "no configured PACS holds study " + job.work.study_uid);
+  } else if (outcomes.back().ok()) {
+    outcome = outcomes.back();
+  } else {
+    outcome = outcomes.back();
+    for (const auto& o : outcomes)
+      if (o.kind == pipeline::OutcomeKind::Retryable) {
+        outcome = o;
+        break;
+      }
+  }
+  attempt.success = outcome.ok();
+  attempt.outcome = pipeline::to_string(outcome.cls);
+  attempt.outcome_kind = pipeline::to_string(outcome.kind);
+  if (!outcome.ok()) attempt.error = rules::Text::from_utf8(pipeline::describe(outcome));
+  ctx_.metrics
+      ->histogram("pacspull_mover_move_seconds", "C-MOVE duration",
+                  prometheus::Histogram::BucketBoundaries{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600})
+      .Observe(static_cast<double>(attempt.elapsed.count()) / 1000.0);
   pipeline::RetryPolicy policy{cfg.mover.max_attempts,
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff),
                                std::chrono::duration_cast<core::Seconds>(cfg.mover.retry_backoff) * 10};
-  pipeline::JobDecision d = pipeline::after_attempt(policy, job.attempts, attempt.success, attempt.error.str(),
-                                                    ctx_.clock->now());
-  const char* outcome = d.next == pipeline::JobNext::Done    ? "ok"
-                        : d.next == pipeline::JobNext::Retry ? "retryable"
-                                                             : "permanent";
-  ctx_.metrics->counter("pacspull_mover_moves_total", "C-MOVE attempts by outcome", {{"outcome", outcome}}).Increment();
+  pipeline::JobDecision d = pipeline::after_outcome(policy, job.attempts, outcome, ctx_.clock->now());
+  const char* kind = pipeline::to_string(outcome.kind);
+  ctx_.metrics->counter("pacspull_mover_moves_total", "C-MOVE attempts by outcome", {{"outcome", kind}}).Increment();
+  ctx_.metrics
+      ->counter("pacspull_mover_outcomes_total", "retrieval attempts by outcome class and method",
+                {{"class", attempt.outcome}, {"method", attempt.method.empty() ? "move" : attempt.method}})
+      .Increment();
+  if (d.next == pipeline::JobNext::Failed)
+    ctx_.metrics->counter("pacspull_mover_jobs_failed_total", "move jobs failed for good", {{"kind", kind}}).Increment();
   if (d.next == pipeline::JobNext::Done)
     spdlog::info("mover: move took {:.1f} s from PACS {}: {} instances", attempt.elapsed.count() / 1000.0,
-                 job.work.pacs, attempt.completed);
+                 attempt.retrieved_from, attempt.completed);
   else
     spdlog::warn("mover: study {}: {}", job.work.study_uid, d.reason);
   try {
-    exec_ledger_->transact([&](pqxx::work& w) { ledger::finish_job(w, job, attempt, d, ctx_.clock->now()); });
+    exec_ledger().transact([&](pqxx::work& w) { ledger::finish_job(w, job, attempt, d, ctx_.clock->now()); });
   } catch (const std::exception& e) {
     // The job stays `running`; the next start-up runs it again.
     spdlog::error("mover: cannot record the outcome of job {}: {}", job.id, e.what());
+  }
+  return outcome;
+}
+
+dicom::StoreScp::SinkResult MoverApp::on_got(const dicom::StoreScp::Stored& s) {
+  // The same rows the receiver writes for a C-STORE (services/receiver on_stored): the
+  // checker and the filter cannot tell a C-GET from a C-MOVE.
+  static const std::vector<std::string_view> kStudyText = {"PatientName", "PatientID", "AccessionNumber",
+                                                           "StudyDescription", "InstitutionName", "StationName",
+                                                           "Manufacturer"};
+  static const std::vector<std::string_view> kSeriesText = {"SeriesDescription", "ProtocolName", "BodyPartExamined",
+                                                            "ImageComments", "ConvolutionKernel"};
+  using rules::Text;
+  const core::AttributeMap& a = s.attributes;
+  ledger::InstanceRow row;
+  row.study_uid = Text::ascii(a.get("StudyInstanceUID").value_or(""));
+  row.series_uid = Text::ascii(a.get("SeriesInstanceUID").value_or(""));
+  row.sop_uid = Text::ascii(a.get("SOPInstanceUID").value_or(""));
+  row.path = Text::from_utf8(s.path.string());
+  row.accession_number = rules::decoded(a, "AccessionNumber");
+  row.patient_id = rules::decoded(a, "PatientID");
+  row.study_date = Text::ascii(a.get("StudyDate").value_or(""));
+  row.modality = Text::ascii(a.get("Modality").value_or(""));
+  row.series_description = rules::decoded(a, "SeriesDescription");
+  if (auto n = a.integer("SeriesNumber")) row.series_number = static_cast<int>(*n);
+  row.bytes = static_cast<long long>(s.bytes);
+  row.calling_ae = Text::ascii(s.calling_ae.str());
+  row.receiver = Text::from_utf8("mover-cget");
+  row.study_raws = rules::raw_texts(a, kStudyText);
+  row.series_raws = rules::raw_texts(a, kSeriesText);
+  row.file_placed = s.arrival == dicom::StoreScp::Arrival::New;
+  try {
+    ledger::RecordedInstance r = exec_ledger().transact([&](pqxx::work& w) {
+      if (s.arrival == dicom::StoreScp::Arrival::Conflict) {
+        ledger::record_conflict(w, row, row.path, Text::from_utf8(s.conflict_path.string()));
+        return ledger::RecordedInstance{};
+      }
+      ledger::RecordedInstance recorded = ledger::record_instance(w, row);
+      if (recorded.revived && !std::filesystem::exists(s.path))
+        throw std::runtime_error("file " + s.path.string() + " was deleted while it arrived again");
+      return recorded;
+    });
+    if (r.file_gone) return dicom::StoreScp::SinkResult::RetryLater;
+    ctx_.metrics->counter("pacspull_mover_cget_instances_total", "instances stored and recorded from C-GET").Increment();
+    return dicom::StoreScp::SinkResult::Ok;
+  } catch (const std::exception& e) {
+    spdlog::error("mover: cannot record {} from C-GET in the ledger: {}", row.sop_uid.str(),
+                  Text::from_utf8(e.what()).str());
+    return dicom::StoreScp::SinkResult::RetryLater;
   }
 }
 

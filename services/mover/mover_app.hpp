@@ -1,13 +1,29 @@
 #pragma once
 // The mover. Move requests from the bus become rows of `move_jobs` (acked once
-// committed); one executor thread runs them synchronously, one at a time, in priority
-// then exam-time order: one study at a time keeps the AI backend computing steadily
+// committed); by default one executor thread runs them synchronously, one at a time, in
+// priority then exam-time order (mover.max_parallel_moves: N executors, at most the PACS's
+// window of moves at once per PACS, adaptive: halved when it refuses or slows): one study at a time keeps the AI backend computing steadily
 // instead of starving it and then flooding it. Jobs left running by a crash are run
 // again at start-up (the receiver is idempotent).
+//
+// Each attempt yields one pipeline::Outcome (ok / retryable / permanent, with its class):
+// a permanent one fails the job at once. The study is retrieved from the PACS that has it
+// complete (pipeline::order_sources of its locations); a PACS that refuses, is
+// unreachable or answers A7xx/A8xx is followed at once by the next that has it, then by
+// the other configured PACS that answer a C-FIND for the study. Per PACS, `retrieve: get`
+// uses C-GET (instances written and recorded by the mover exactly as the receiver does).
+// A job naming series moves each series; a re-pull (instances already held) lists the
+// PACS's instances (series- and image-level C-FIND) and moves only the missing ones.
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "pacspull/bus/worker.hpp"
+#include "pacspull/dicom/store_scp.hpp"
+#include "pacspull/pipeline/concurrency.hpp"
+#include "pacspull/pipeline/outcome.hpp"
 #include "pacspull/ledger/mover_store.hpp"
 #include "pacspull/mover/v1/mover.grpc.pb.h"
 #include "pacspull/runtime/service.hpp"
@@ -25,11 +41,26 @@ class MoverApp : public mover::v1::Mover::Service {
  private:
   bus::Decision on_request(bus::Message& m);
   void execute_loop();
-  void execute(const ledger::MoveJobRow& job);
+  pipeline::Outcome execute(const ledger::MoveJobRow& job);
+  // PACS whose window of moves in flight is full (their jobs wait), and the bookkeeping
+  // after a job: in-flight count down, window adapted to the outcome.
+  std::vector<std::string> full_pacs();
+  void finished(const std::string& pacs, const pipeline::Outcome& o);
+  ledger::Ledger& exec_ledger();  // this executor thread's connection
+  // One PACS: the study, its listed series, or (a re-pull) exactly what is missing, by
+  // C-MOVE or C-GET as the site file says for that PACS. Adds to `attempt`.
+  pipeline::Outcome retrieve_from(const ledger::MoveJobRow& job, const ledger::PacsNodeRow& node,
+                                  const std::set<std::string>& held, ledger::MoveAttempt& attempt);
+  pipeline::Outcome retrieve_one(const ledger::PacsNodeRow& node, const std::string& method, const std::string& study,
+                                 const std::string& series, const std::string& sop, ledger::MoveAttempt& attempt);
+  // The C-GET sink: the receiver's ledger rows for an instance the mover stored itself.
+  dicom::StoreScp::SinkResult on_got(const dicom::StoreScp::Stored& s);
+  std::string method_of(const std::string& pacs) const;
   void wake();
 
   runtime::Context& ctx_;
-  std::unique_ptr<ledger::Ledger> exec_ledger_;  // the executor thread's own connection
+  std::map<std::string, int> in_flight_;               // per PACS, under mu_
+  std::map<std::string, pipeline::Window> windows_;    // per PACS, under mu_
   std::mutex mu_;
   std::condition_variable cv_;
   bool woken_ = false;

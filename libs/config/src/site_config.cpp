@@ -326,11 +326,14 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
     for (size_t i = 0; i < pacs.size(); ++i) {
       std::string path = "pacs." + std::to_string(i);
       PacsNode p;
-      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results", "capabilities"});
+      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results", "capabilities", "retrieve"});
       r.text(pacs[i], path, "name", p.name, true);
       r.node(pacs[i], path, p.node);
       r.integer(pacs[i], path, "max_results", p.max_results, 0, 1'000'000);
       read_capability_pins(r, pacs[i]["capabilities"], path + ".capabilities", p);
+      r.text(pacs[i], path, "retrieve", p.retrieve);  // how the mover retrieves from it (issue 9 part 6)
+      if (p.retrieve != "move" && p.retrieve != "get")
+        r.error(pacs[i]["retrieve"], path + ".retrieve must be move or get, not '" + p.retrieve + "'");
       if (!names.insert(p.name).second) r.error(pacs[i], "duplicate PACS name '" + p.name + "'");
       c.pacs.push_back(std::move(p));
     }
@@ -364,8 +367,16 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   if (c.finder.poll_interval.count() <= 0) r.error(f, "'finder.poll_interval' must be positive");
 
   const YAML::Node m = root["mover"];
-  r.only(m, "mover", {"max_attempts", "retry_backoff", "grpc_port", "metrics_port"});
+  r.only(m, "mover", {"max_attempts", "retry_backoff", "grpc_port", "metrics_port", "max_parallel_moves", "adaptive"});
   r.integer(m, "mover", "max_attempts", c.mover.max_attempts, 1, 100);
+  r.integer(m, "mover", "max_parallel_moves", c.mover.max_parallel_moves, 1, 64);
+  {
+    std::string adaptive = c.mover.adaptive ? "true" : "false";
+    r.text(m, "mover", "adaptive", adaptive);
+    if (adaptive != "true" && adaptive != "false")
+      r.error(m["adaptive"], "'mover.adaptive' must be true or false, not '" + adaptive + "'");
+    c.mover.adaptive = adaptive == "true";
+  }
   r.duration(m, "mover", "retry_backoff", c.mover.retry_backoff);
   r.ports(m, "mover", c.mover.ports);
 

@@ -94,3 +94,37 @@ TEST_CASE("Re-pull plan: whole series when none is here, exactly the missing ins
   CHECK(complete.whole_series.empty());
   CHECK(complete.instances.empty());
 }
+
+#include "pacspull/pipeline/concurrency.hpp"
+
+TEST_CASE("Per-PACS window: synchronous by default, halves under pressure, grows after successes") {
+  const Outcome ok = classify_retrieve(0, 5, 0, 0, "x");
+  const Outcome busy = make_outcome(OutcomeClass::Busy, 0, "");
+  const Outcome full = classify_retrieve(0xA700, 0, 0, 0, "x");
+  const Outcome a801 = classify_retrieve(0xA801, 0, 0, 0, "x");
+  // The default: one at a time, whatever happens.
+  WindowPolicy sync{1, true, 3};
+  CHECK(next_window(sync, {1, 0}, ok).limit == 1);
+  CHECK(next_window(sync, {1, 0}, busy).limit == 1);
+  // N parallel, adaptive: 4 -> 2 -> 1 under refusals, back up one per 3 successes.
+  WindowPolicy p{4, true, 3};
+  Window w{4, 0};
+  w = next_window(p, w, full);
+  CHECK(w.limit == 2);
+  w = next_window(p, w, busy);
+  CHECK(w.limit == 1);
+  w = next_window(p, w, busy);
+  CHECK(w.limit == 1);
+  w = next_window(p, w, ok);
+  w = next_window(p, w, ok);
+  CHECK(w.limit == 1);
+  w = next_window(p, w, ok);
+  CHECK(w.limit == 2);
+  // A permanent refusal of one study says nothing about the PACS's load.
+  CHECK(next_window(p, w, a801).limit == 2);
+  CHECK_FALSE(pressure(a801));
+  for (int i = 0; i < 20; ++i) w = next_window(p, w, ok);
+  CHECK(w.limit == 4);
+  // Not adaptive: always N.
+  CHECK(next_window(WindowPolicy{3, false, 3}, {1, 0}, busy).limit == 3);
+}

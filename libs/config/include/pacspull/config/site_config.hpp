@@ -37,6 +37,9 @@ struct PacsNode {
   std::string name;
   DicomNode node;
   size_t max_results = 0;
+  // `retrieve:` move (C-MOVE to our receiver, the default) or get (C-GET: the PACS sends
+  // back on our own association; for firewalled sites where it cannot connect to us).
+  std::string retrieve = "move";
   // `capabilities:` what the site pins instead of the probe's verdict (issue 9 part 1);
   // `pinned` names the keys given.
   pipeline::PacsCapabilities capability_pins;
@@ -123,6 +126,11 @@ struct SiteConfig {
   struct Mover {
     int max_attempts = 5;
     Millis retry_backoff{30000};
+    // Moves in flight per PACS: 1 (synchronous, the default: the backend computes steadily)
+    // or up to N at once. `adaptive`: a PACS that refuses (A7xx, busy) or is unreachable
+    // gets fewer (halved, at least 1), one more after each run of successes, up to N.
+    int max_parallel_moves = 1;
+    bool adaptive = true;
     ServicePorts ports{50052, 9102};
   } mover;
 
