@@ -25,6 +25,13 @@ SELECT s.study_uid, $2, $3, string_to_array($4, '\'), $5, $3, s.priority, s.exam
 FROM studies s WHERE s.study_uid = $1
 ON CONFLICT (study_uid, generation, target) DO NOTHING
 RETURNING id, version)sql";
+// A newer generation replaces an older one's dispatch that nothing was sent of yet (and
+// that no executor holds): sending both would hand the AI the same series twice.
+constexpr const char* kSupersede = R"sql(
+DELETE FROM dispatches d WHERE d.study_uid = $1 AND d.target = $2 AND d.generation < $3 AND d.status = 'pending'
+  AND (d.claimed_until IS NULL OR d.claimed_until < now())
+  AND NOT EXISTS (SELECT 1 FROM dispatch_instances x WHERE x.dispatch_id = d.id)
+RETURNING d.id, d.generation)sql";
 constexpr const char* kClaim = R"sql(
 UPDATE dispatches SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), attempts = attempts + 1
 WHERE id = (SELECT id FROM dispatches
@@ -131,6 +138,11 @@ int queue_dispatches(pqxx::work& w, const std::string& study_uid, int generation
                      const std::vector<DispatchToQueue>& dispatches) {
   int fresh = 0;
   for (const auto& d : dispatches) {
+    for (const auto& row : w.exec_params(kSupersede, study_uid, d.target, generation))
+      record_event(w, study_uid, "", "dispatcher", "dispatch-superseded",
+                   rules::Text::from_utf8("dispatch " + std::string(row[0].c_str()) + " of generation " +
+                                          row[1].c_str() + " to " + d.target + " replaced by generation " +
+                                          std::to_string(generation) + " before anything was sent"));
     pqxx::result r = w.exec_params(kQueue, study_uid, generation, d.target, join(d.series), d.reason);
     if (r.empty()) continue;  // queued before (redelivery)
     ++fresh;
