@@ -88,7 +88,10 @@ TEST_CASE("Orthanc stopped mid-day: moves fail over to dcmqrscp, the AI node get
   for (const auto& s : f.manifest()["studies"])
     if (s["expected"]["state"] != "not_pulled") ++settle;
   f.start_all();
-  // Orthanc serves the first moves, then goes away with studies still queued.
+  // Orthanc serves the first moves, then goes away with studies still queued: stopped once
+  // the finder has queued every study (found and stable there; a study Orthanc alone knew
+  // and had not yet reported stable would wait for Orthanc, which is the finder's matter).
+  REQUIRE(f.wait_count("SELECT count(*) FROM studies WHERE generation >= 1", settle, 180));
   REQUIRE(f.wait_count("SELECT count(*) FROM move_jobs WHERE status = 'done'", 3, 180));
   f.pacs().stop();
   const long done_before = f.count("SELECT count(*) FROM move_jobs WHERE status = 'done'");
