@@ -5,12 +5,27 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <string>
 
 #include "cli.hpp"
 #include "pacspull/metrics/metrics.hpp"
 #include "pacspull/rules/text.hpp"
 
 using namespace pacspull;
+
+namespace {
+
+// Whether the command line asks for JSON output, read before (or without) CLI11.
+bool json_requested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--output=json" || a == "-ojson") return true;
+    if ((a == "--output" || a == "-o") && i + 1 < argc && std::string(argv[i + 1]) == "json") return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // stdout is for the command's answer (one JSON document with --output json): library
@@ -48,7 +63,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A usage error is exit 2 ("bad argument") in both modes; with --output json a
+    // script still reads one document, even when the parse stopped before --output.
+    if (json_requested(argc, argv)) cli.output = "json";
+    if (!cli.json_output()) {
+      app.exit(e);
+      return pullctl::kNotFound;
+    }
+    return cli.fail(pullctl::kNotFound, std::string("pullctl: ") + rules::Text::from_utf8(e.what()).str() +
+                                            " (run with --help for usage)");
   } catch (const std::exception& e) {
     return cli.fail(pullctl::kFailed, std::string("pullctl: ") + rules::Text::from_utf8(e.what()).str());
   }

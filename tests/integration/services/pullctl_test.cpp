@@ -248,3 +248,70 @@ TEST_CASE("pullctl against a real PACS, receiver, ledger and bus") {
   CHECK_THAT(logged, !Catch::Contains("ACC" + today + "101500") && !Catch::Contains("1CT1") &&
                          !Catch::Contains("CompressedSamples"));
 }
+
+// The verdicts of `pacs test` that stop before the C-MOVE, each made by a real peer:
+// Orthanc refusing an unknown caller (12), DCMTK storescp --refuse (13), Orthanc knowing
+// our AE but not allowing it C-ECHO (14) or C-FIND (15), an empty Orthanc (16). And usage
+// errors: exit 2 and, with --output json, still one JSON document.
+TEST_CASE("pacs test: association and query failures by exit code; usage errors as JSON") {
+  TestDatabase db;
+  Site site;
+  site.dir = make_temp_dir("pacspull-pullctl-verdicts");
+  site.ledger_url = db.url();
+
+  OrthancOptions oo;
+  oo.extra_config = {"\"DicomAlwaysAllowEcho\": false", "\"DicomAlwaysAllowStore\": false",
+                     "\"DicomAlwaysAllowFind\": false", "\"DicomAlwaysAllowGet\": false",
+                     "\"DicomAlwaysAllowMove\": false"};
+  OrthancPacs strict(site.dir / "orthanc", "STRICT", {}, oo);
+  const fs::path cfg = site.write("strict", strict.node());
+  auto allow = [&](bool echo, bool find) {
+    strict.rest("PUT", "/modalities/pullctl",
+                std::string(R"({"AET": "PULLCTL", "Host": "127.0.0.1", "Port": 1, "AllowEcho": )") +
+                    (echo ? "true" : "false") + R"(, "AllowFind": )" + (find ? "true" : "false") + "}");
+  };
+
+  auto unknown = pullctl(cfg, {"pacs", "test", "main"});
+  INFO(unknown.doc.dump(2) << "\nOrthanc log:\n" << log_tail(strict.log_path()));
+  CHECK(unknown.rc == 12);
+  CHECK_THAT(unknown.doc["verdict"].get<std::string>(), Catch::Contains("rejected our calling AE title 'PULLCTL'"));
+  CHECK(pullctl(cfg, {"pacs", "echo", "main"}).rc == 12);
+
+  allow(false, false);
+  auto no_echo = pullctl(cfg, {"pacs", "test", "main"});
+  INFO(no_echo.doc.dump(2));
+  CHECK(no_echo.rc == 14);
+  CHECK(no_echo.doc["steps"].size() == 1);
+
+  allow(true, false);
+  auto no_find = pullctl(cfg, {"pacs", "test", "main"});
+  INFO(no_find.doc.dump(2));
+  CHECK(no_find.rc == 15);
+  CHECK(no_find.doc["steps"][0]["ok"] == true);
+  CHECK(no_find.doc["steps"][1]["step"] == "find");
+
+  allow(true, true);
+  auto empty = pullctl(cfg, {"pacs", "test", "main"});
+  INFO(empty.doc.dump(2));
+  CHECK(empty.rc == 16);
+  CHECK_THAT(empty.doc["verdict"].get<std::string>(), Catch::Contains("no instance to test a C-MOVE with"));
+
+  {
+    const uint16_t port = free_tcp_port();
+    auto refusing = ChildProcess::spawn({"storescp", "--refuse", "-aet", "REFUSER", std::to_string(port)},
+                                        dicom_tool_env(), site.dir / "refuser.log");
+    REQUIRE(wait_for([&] { return tcp_port_open(port); }, std::chrono::seconds(20)));
+    auto refused = pullctl(site.write("refuser", {"REFUSER", "127.0.0.1", port}), {"pacs", "test", "main"});
+    INFO(refused.doc.dump(2));
+    CHECK(refused.rc == 13);
+    CHECK_THAT(refused.doc["verdict"].get<std::string>(), Catch::Contains("rejected the association"));
+  }
+
+  auto bad_command = pullctl(cfg, {"pacs", "bogus"});
+  CHECK(bad_command.rc == 2);
+  CHECK_THAT(bad_command.doc["error"].get<std::string>(), Catch::Contains("subcommand"));
+  CHECK(bad_command.doc["exit_code"] == 2);
+  auto bad_option = pullctl(cfg, {"status", "--no-such-option"});
+  CHECK(bad_option.rc == 2);
+  CHECK_THAT(bad_option.doc["error"].get<std::string>(), Catch::Contains("--no-such-option"));
+}
