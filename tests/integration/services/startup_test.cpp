@@ -115,7 +115,7 @@ TEST_CASE("A running finder whose PACS is down logs, counts the failure in /metr
   INFO(read_file(log));
   CHECK(counted);
   CHECK_THAT(body, Catch::Contains("pacs=\"nowhere\""));
-  CHECK_THAT(read_file(log), Catch::Contains("C-FIND CT on PACS nowhere failed"));
+  CHECK_THAT(read_file(log), Catch::Contains("ModalitiesInStudy CT on PACS nowhere failed"));
   CHECK(tcp_port_open(s.grpc_port));
   p.signal(SIGTERM);
   CHECK(p.wait(std::chrono::seconds(30)) == 0);
