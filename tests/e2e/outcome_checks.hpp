@@ -87,13 +87,17 @@ inline long check_files_match_pacs(PipelineFixture& f, const std::filesystem::pa
   const std::filesystem::path out = f.dir() / ("compare-" + what + ".json");
   const std::filesystem::path script =
       std::filesystem::path(env_or("PACSPULL_SOURCE_DIR", ".")) / "tests/e2e/compare_ai_node.py";
-  const int rc = run_command({"/usr/bin/python3", script.string(), dir.string(), f.day_dir().string()},
+  // -W ignore: pydicom's warnings about the field's charsets would share the output file.
+  const int rc = run_command({"/usr/bin/python3", "-W", "ignore", script.string(), dir.string(), f.day_dir().string()},
                              std::chrono::minutes(2), out);
   const std::string text = read_file(out);
   INFO(what << ": compare_ai_node.py exit " << rc << ": " << text);
   CHECK(rc == 0);
   try {
-    const auto j = nlohmann::json::parse(text.substr(0, text.find('\n')));
+    // The report is the last line that is a JSON object (stderr shares the file).
+    const auto end = text.find_last_not_of('\n');
+    const auto start = text.rfind('\n', end);
+    const auto j = nlohmann::json::parse(text.substr(start == std::string::npos ? 0 : start + 1));
     return j["matched"].get<long>();
   } catch (const std::exception&) {
     FAIL_CHECK("compare_ai_node.py printed no JSON");
