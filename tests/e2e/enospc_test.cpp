@@ -57,7 +57,12 @@ std::string metric_series(const std::string& name, const std::string& reason = "
 
 TEST_CASE("A store that fills mid-pull refuses with A700 and NOT_SERVING, loses nothing, and the pull completes",
           "[e2e][storage][enospc]") {
-  PipelineFixture f("e2e-enospc");
+  // While our store is full every move fails its sub-operations and is retried: the mover
+  // gets ~3 min of attempts (2 s doubling, capped at 20 s) instead of the fixture's ~15 s,
+  // as a site's defaults (5 attempts from 30 s) give it ~7 min.
+  PipelineFixture::Options options;
+  options.extra["mover"] = ", max_attempts: 12, retry_backoff: 2s";
+  PipelineFixture f("e2e-enospc", options);
   const fs::path store = f.dir() / "store";
   fs::create_directories(store);
   // 64 MB: the day (under 2 MB) fits many times; the ballast takes the rest.

@@ -125,8 +125,11 @@ inline std::string health_of(PipelineFixture& f, const std::string& service) {
   const auto open = text.find('{'), close = text.rfind('}');
   if (open == std::string::npos || close == std::string::npos) return "";
   try {  // pullctl's own log lines, if any, go around the document
-    for (const auto& s : nlohmann::json::parse(text.substr(open, close - open + 1))["services"])
-      if (s["service"] == service) return s["status"];
+    // The document is kept in a local: a range-for over parse(...)["services"] iterates a
+    // member of a temporary destroyed before the loop body runs (it read as "" here).
+    const auto doc = nlohmann::json::parse(text.substr(open, close - open + 1));
+    for (const auto& s : doc["services"])
+      if (s["service"] == service) return s["status"].get<std::string>();
   } catch (const std::exception&) {
   }
   return "";

@@ -59,7 +59,8 @@ void PipelineFixture::write_config() {
     << "ai_node: {ae_title: AINODE, host: 127.0.0.1, port: " << ai_->port() << "}\n"
     << "finder: {poll_interval: 1s, crossday: -1, grpc_port: " << grpc_ports_["finder"]
     << ", metrics_port: " << metrics_ports_["finder"] << x("finder") << "}\n"
-    << "mover: {max_attempts: 5, retry_backoff: 1s, grpc_port: " << grpc_ports_["mover"]
+    << "mover: {" << (x("mover").find("max_attempts") == std::string::npos ? "max_attempts: 5, retry_backoff: 1s, " : "")
+    << "grpc_port: " << grpc_ports_["mover"]
     << ", metrics_port: " << metrics_ports_["mover"] << x("mover") << "}\n"
     << "receiver: {dicom_port: " << receiver_port_ << ", grpc_port: " << grpc_ports_["receiver"]
     << ", metrics_port: " << metrics_ports_["receiver"] << x("receiver") << "}\n"

@@ -21,7 +21,8 @@ namespace pacspull::testing {
 class PipelineFixture {
  public:
   // Per-test additions to the site file: extra[section] is appended inside that section's
-  // flow mapping, e.g. extra["mover"] = ", max_attempts: 10".
+  // flow mapping, e.g. extra["mover"] = ", max_attempts: 10, retry_backoff: 2s" (an extra
+  // naming max_attempts replaces the mover's default retry keys).
   struct Options {
     std::map<std::string, std::string> extra;
   };
