@@ -8,7 +8,7 @@
 #   PACSPULL_BUILD_DIR=build bash tests/deploy/chaos_test.sh
 # Environment (defaults): CHAOS_SEED=8 (which service, when), CHAOS_KILLS=12 (at most),
 # CHAOS_MIN_KILLS=5 (fewer means the day settled too soon to prove anything: a failure),
-# CHAOS_STUDIES=30 (random studies on top of the demo's scripted ones), CHAOS_TIMEOUT=240.
+# CHAOS_STUDIES=80 (random studies on top of the demo's scripted ones), CHAOS_TIMEOUT=240.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 export PACSPULL_BUILD_DIR=${PACSPULL_BUILD_DIR:?set PACSPULL_BUILD_DIR to a configured build folder}
@@ -35,7 +35,7 @@ trap cleanup EXIT
 # The AI node can get an instance twice only from a dispatcher killed between its C-STORE
 # response and the ledger record (at most one per kill): run.sh's own check allows up to
 # MAX_KILLS, the exact bound (dispatcher kills) is checked below.
-CHECK_ALLOW_TWICE=$MAX_KILLS DEMO_STUDIES=${CHAOS_STUDIES:-30} DEMO_SEED=$SEED \
+CHECK_ALLOW_TWICE=$MAX_KILLS DEMO_STUDIES=${CHAOS_STUDIES:-80} DEMO_SEED=$SEED \
   bash "$SRC/deploy/run.sh" --run-dir "$RUN" --timeout "${CHAOS_TIMEOUT:-240}" </dev/null >"$OUT" 2>&1 &
 RUN_PID=$!
 echo "chaos_test: deploy/run.sh (pid $RUN_PID) in $RUN, seed $SEED"
