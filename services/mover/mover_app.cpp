@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "dicom_options.hpp"
+#include "instance_row.hpp"
 #include "messages.hpp"
 #include "pacspull/dicom/get.hpp"
 #include "pacspull/dicom/scu.hpp"
@@ -365,32 +366,10 @@ pipeline::Outcome MoverApp::execute(const ledger::MoveJobRow& job) {
 }
 
 dicom::StoreScp::SinkResult MoverApp::on_got(const dicom::StoreScp::Stored& s) {
-  // The same rows the receiver writes for a C-STORE (services/receiver on_stored): the
-  // checker and the filter cannot tell a C-GET from a C-MOVE.
-  static const std::vector<std::string_view> kStudyText = {"PatientName", "PatientID", "AccessionNumber",
-                                                           "StudyDescription", "InstitutionName", "StationName",
-                                                           "Manufacturer"};
-  static const std::vector<std::string_view> kSeriesText = {"SeriesDescription", "ProtocolName", "BodyPartExamined",
-                                                            "ImageComments", "ConvolutionKernel"};
+  // The same rows the receiver writes for a C-STORE: the checker and the filter cannot
+  // tell a C-GET from a C-MOVE.
   using rules::Text;
-  const core::AttributeMap& a = s.attributes;
-  ledger::InstanceRow row;
-  row.study_uid = Text::ascii(a.get("StudyInstanceUID").value_or(""));
-  row.series_uid = Text::ascii(a.get("SeriesInstanceUID").value_or(""));
-  row.sop_uid = Text::ascii(a.get("SOPInstanceUID").value_or(""));
-  row.path = Text::from_utf8(s.path.string());
-  row.accession_number = rules::decoded(a, "AccessionNumber");
-  row.patient_id = rules::decoded(a, "PatientID");
-  row.study_date = Text::ascii(a.get("StudyDate").value_or(""));
-  row.modality = Text::ascii(a.get("Modality").value_or(""));
-  row.series_description = rules::decoded(a, "SeriesDescription");
-  if (auto n = a.integer("SeriesNumber")) row.series_number = static_cast<int>(*n);
-  row.bytes = static_cast<long long>(s.bytes);
-  row.calling_ae = Text::ascii(s.calling_ae.str());
-  row.receiver = Text::from_utf8("mover-cget");
-  row.study_raws = rules::raw_texts(a, kStudyText);
-  row.series_raws = rules::raw_texts(a, kSeriesText);
-  row.file_placed = s.arrival == dicom::StoreScp::Arrival::New;
+  ledger::InstanceRow row = services::instance_row(s, "mover-cget");
   try {
     ledger::RecordedInstance r = exec_ledger().transact([&](pqxx::work& w) {
       if (s.arrival == dicom::StoreScp::Arrival::Conflict) {

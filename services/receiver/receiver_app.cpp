@@ -11,6 +11,7 @@
 #include <set>
 #include <tuple>
 
+#include "instance_row.hpp"
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/ledger/storage_store.hpp"
 #include "pacspull/pipeline/storage.hpp"
@@ -18,13 +19,6 @@
 
 namespace pacspull::services {
 namespace {
-
-// Text the ledger stores or the filter reads whose raw bytes are kept when not plain ASCII.
-const std::vector<std::string_view> kStudyTextAttributes = {
-    "PatientName", "PatientID", "AccessionNumber", "StudyDescription", "InstitutionName", "StationName",
-    "Manufacturer"};
-const std::vector<std::string_view> kSeriesTextAttributes = {
-    "SeriesDescription", "ProtocolName", "BodyPartExamined", "ImageComments", "ConvolutionKernel"};
 
 constexpr auto kStorageCheckEvery = std::chrono::seconds(1);
 constexpr int kSweepEveryChecks = 5;    // the deletion sweep runs every 5 s
@@ -278,32 +272,14 @@ void ReceiverApp::commit_batch(std::vector<Recording*>& batch) {
 }
 
 dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored& s) {
-  const core::AttributeMap& a = s.attributes;
-  using rules::Text;
-  ledger::InstanceRow row;
-  row.study_uid = Text::ascii(a.get("StudyInstanceUID").value_or(""));
-  row.series_uid = Text::ascii(a.get("SeriesInstanceUID").value_or(""));
-  row.sop_uid = Text::ascii(a.get("SOPInstanceUID").value_or(""));
-  row.path = Text::from_utf8(s.path.string());
-  row.accession_number = rules::decoded(a, "AccessionNumber");
-  row.patient_id = rules::decoded(a, "PatientID");
-  row.study_date = Text::ascii(a.get("StudyDate").value_or(""));
-  row.modality = Text::ascii(a.get("Modality").value_or(""));
-  row.series_description = rules::decoded(a, "SeriesDescription");
-  if (auto n = a.integer("SeriesNumber")) row.series_number = static_cast<int>(*n);
-  row.bytes = static_cast<long long>(s.bytes);
-  row.calling_ae = Text::ascii(s.calling_ae.str());
-  row.receiver = Text::from_utf8(instance_id_);
-  row.study_raws = rules::raw_texts(a, kStudyTextAttributes);
-  row.series_raws = rules::raw_texts(a, kSeriesTextAttributes);
-  row.file_placed = s.arrival == dicom::StoreScp::Arrival::New;
+  ledger::InstanceRow row = services::instance_row(s, instance_id_);
   Recording rec;
   rec.row = &row;
   rec.stored = &s;
   record(rec);
   if (!rec.error.empty()) {
     spdlog::error("receiver: cannot record {} in the ledger ({}); answering out-of-resources so the sender retries",
-                  row.sop_uid.str(), Text::from_utf8(rec.error).str());
+                  row.sop_uid.str(), rules::Text::from_utf8(rec.error).str());
     ctx_.metrics
         ->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
                   {{"reason", "ledger"}})
