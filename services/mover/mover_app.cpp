@@ -1,8 +1,10 @@
 #include "mover_app.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "dicom_options.hpp"
@@ -11,6 +13,7 @@
 #include "pacspull/dicom/get.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
+#include "pacspull/ledger/fleet_store.hpp"
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/pipeline/concurrency.hpp"
 #include "pacspull/pipeline/retrieve_plan.hpp"
@@ -23,15 +26,37 @@ namespace pacspull::services {
 namespace {
 // Each executor thread has its own ledger connection; the C-GET sink runs on that thread.
 thread_local ledger::Ledger* tl_ledger = nullptr;
+
+// A receiver that has not reported for this long is not counted (it died or stopped).
+constexpr auto kReceiverFresh = std::chrono::seconds(30);
+// How often the mover looks again while the store is held, and renews its leases.
+constexpr auto kHoldRecheck = std::chrono::seconds(1);
+constexpr auto kLeaseRenewEvery = ledger::kMoveLease / 3;
+
+// Who claims move jobs: PACSPULL_INSTANCE_ID, else the host name (a pod's name under
+// Kubernetes, a container's id under compose). Stable across restarts of this mover, so
+// that a restart takes back its own jobs at once; several movers on one host need their
+// own PACSPULL_INSTANCE_ID.
+std::string mover_identity() {
+  if (const char* id = std::getenv("PACSPULL_INSTANCE_ID"); id && *id) return id;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host[0] ? std::string(host) : std::string("mover");
+}
 }  // namespace
 
-MoverApp::MoverApp(runtime::Context& ctx) : ctx_(ctx) {}
+MoverApp::MoverApp(runtime::Context& ctx) : ctx_(ctx), mover_id_(mover_identity()) {}
 
 ledger::Ledger& MoverApp::exec_ledger() { return *tl_ledger; }
 
 void MoverApp::run() {
-  int reset = ctx_.ledger->transact([](pqxx::work& w) { return ledger::reset_running_jobs(w); });
-  if (reset > 0) spdlog::warn("mover: {} moves were running at the last stop; they run again", reset);
+  int reset = ctx_.ledger->transact(
+      [&](pqxx::work& w) { return ledger::reset_running_jobs(w, mover_id_, ctx_.clock->now()); });
+  if (reset > 0)
+    spdlog::warn("mover {}: {} moves were running at its last stop (or their mover's lease ran out); they run again",
+                 mover_id_, reset);
+  ctx_.metrics->gauge("pacspull_mover_store_held", "1 while every receiver refuses (store over its high watermark): moves wait")
+      .Set(0);
   for (const char* outcome : {"ok", "retryable", "permanent"})  // at 0, so "all failing" alerts can fire
     ctx_.metrics->counter("pacspull_mover_moves_total", "C-MOVE attempts by outcome", {{"outcome", outcome}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
@@ -44,7 +69,14 @@ void MoverApp::run() {
   spdlog::info("mover: gRPC on :{}, moving to {}, {} move(s) at once per PACS{}", server.port(),
                ctx_.config.local.receiver_ae_title.str(), executors,
                executors > 1 && ctx_.config.mover.adaptive ? " (adaptive)" : "");
-  while (!ctx_.stop->wait_for(std::chrono::seconds(3600))) {
+  // Leases of the jobs this mover runs are renewed while they run (a move can take long).
+  while (!ctx_.stop->wait_for(kLeaseRenewEvery)) {
+    try {
+      ctx_.ledger->transact(
+          [&](pqxx::work& w) { return ledger::renew_leases(w, mover_id_, ctx_.clock->now(), ledger::kMoveLease); });
+    } catch (const std::exception& e) {
+      spdlog::error("mover {}: cannot renew the leases of its running moves: {}", mover_id_, e.what());
+    }
   }
   wake();
   worker.stop();
@@ -117,9 +149,14 @@ void MoverApp::execute_loop() {
   while (!ctx_.stop->stopped()) {
     std::optional<ledger::MoveJobRow> job;
     std::optional<core::Time> due;
+    if (store_held()) {
+      ctx_.stop->wait_for(kHoldRecheck);
+      continue;
+    }
     try {
       const std::vector<std::string> full = full_pacs();
-      job = exec_ledger().transact([&](pqxx::work& w) { return ledger::claim_next_job(w, ctx_.clock->now(), full); });
+      job = exec_ledger().transact(
+          [&](pqxx::work& w) { return ledger::claim_next_job(w, ctx_.clock->now(), full, mover_id_); });
       if (!job) due = exec_ledger().transact([&](pqxx::work& w) { return ledger::next_due(w); });
     } catch (const std::exception& e) {
       spdlog::error("mover: ledger: {}", e.what());
@@ -142,6 +179,30 @@ void MoverApp::execute_loop() {
     cv_.wait_for(lock, wait, [this] { return woken_ || ctx_.stop->stopped(); });
     woken_ = false;
   }
+}
+
+bool MoverApp::store_held() {
+  ledger::StoreHold h;
+  try {
+    h = exec_ledger().transact([&](pqxx::work& w) { return ledger::store_hold(w, ctx_.clock->now(), kReceiverFresh); });
+  } catch (const std::exception& e) {
+    spdlog::error("mover: ledger: {}", e.what());
+    return false;  // the claim that follows reports the ledger too
+  }
+  std::lock_guard lock(mu_);
+  if (h.held != held_) {
+    held_ = h.held;
+    if (held_)
+      spdlog::error("mover {}: every receiver ({} of {}) refuses: the store is over its high watermark; moves wait "
+                    "without spending attempts until it is below the low watermark",
+                    mover_id_, h.refusing, h.receivers);
+    else
+      spdlog::warn("mover {}: a receiver serves again ({} of {} refusing); moves resume", mover_id_, h.refusing,
+                   h.receivers);
+    ctx_.metrics->gauge("pacspull_mover_store_held", "1 while every receiver refuses (store over its high watermark): moves wait")
+        .Set(held_ ? 1 : 0);
+  }
+  return h.held;
 }
 
 std::string MoverApp::method_of(const std::string& pacs) const {

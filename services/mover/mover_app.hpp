@@ -4,7 +4,9 @@
 // priority then exam-time order (mover.max_parallel_moves: N executors, at most the PACS's
 // window of moves at once per PACS, adaptive: halved when it refuses or slows): one study at a time keeps the AI backend computing steadily
 // instead of starving it and then flooding it. Jobs left running by a crash are run
-// again at start-up (the receiver is idempotent).
+// again at start-up (the receiver is idempotent): a job is leased to its mover, renewed while it
+// runs; a mover starting takes back its own and those whose lease ran out. While every
+// receiver refuses (the shared store over its high watermark) no move starts.
 //
 // Each attempt yields one pipeline::Outcome (ok / retryable / permanent, with its class):
 // a permanent one fails the job at once. The study is retrieved from the PACS that has it
@@ -56,9 +58,14 @@ class MoverApp : public mover::v1::Mover::Service {
   // The C-GET sink: the receiver's ledger rows for an instance the mover stored itself.
   dicom::StoreScp::SinkResult on_got(const dicom::StoreScp::Stored& s);
   std::string method_of(const std::string& pacs) const;
+  // True while every receiver heard from refuses (our store is full): claiming a move now
+  // would only spend its attempts. Logs and sets pacspull_mover_store_held on a change.
+  bool store_held();
   void wake();
 
   runtime::Context& ctx_;
+  const std::string mover_id_;  // who claims move jobs (leases), stable across restarts
+  bool held_ = false;           // under mu_
   std::map<std::string, int> in_flight_;               // per PACS, under mu_
   std::map<std::string, pipeline::Window> windows_;    // per PACS, under mu_
   std::mutex mu_;

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "instance_row.hpp"
+#include "pacspull/ledger/fleet_store.hpp"
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/ledger/storage_store.hpp"
 #include "pacspull/pipeline/storage.hpp"
@@ -24,6 +25,7 @@ constexpr auto kStorageCheckEvery = std::chrono::seconds(1);
 constexpr int kSweepEveryChecks = 5;    // the deletion sweep runs every 5 s
 constexpr int kSweepBatch = 200;        // settled studies looked at per sweep
 constexpr long kTmpfsMagic = 0x01021994;
+constexpr auto kStatusReportEvery = std::chrono::seconds(5);  // the mover counts reports of the last 30 s
 constexpr auto kLongKeepOnTmpfs = std::chrono::hours(1);
 
 core::Seconds seconds(config::Millis m) { return std::chrono::duration_cast<core::Seconds>(m); }
@@ -81,6 +83,7 @@ void ReceiverApp::run() {
   }
   // SIGTERM: readiness off first so a balancer stops sending, then let work in flight finish.
   server.set_serving(false);
+  report_status(refusing, 0, true);
   const size_t left = scp_->drain(std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.config.receiver.drain_grace));
   spdlog::info("receiver {}: drained ({} associations aborted at the end of the grace period)", instance_id_, left);
 }
@@ -148,7 +151,26 @@ bool ReceiverApp::check_storage(bool refusing) {
       .Set(d.refusing ? 1 : 0);
   scp_->set_refusing(d.refusing);
   refusing_.store(d.refusing);
+  report_status(d.refusing, usage.free_bytes);
   return d.refusing;
+}
+
+void ReceiverApp::report_status(bool refusing, uint64_t free_bytes, bool stopping) {
+  const core::Time now = ctx_.clock->now();
+  if (!stopping && reported_refusing_ == refusing && now - reported_at_ < kStatusReportEvery) return;
+  try {
+    if (!sweeper_) sweeper_ = ctx_.open_ledger();
+    sweeper_->transact([&](pqxx::work& w) {
+      if (stopping) ledger::forget_receiver(w, instance_id_);
+      else ledger::report_receiver(w, instance_id_, refusing, free_bytes, now);
+    });
+    reported_refusing_ = refusing;
+    reported_at_ = now;
+  } catch (const std::exception& e) {
+    // The mover then goes on moving: the C-STOREs are refused (0xA700) and retried.
+    spdlog::error("receiver {}: cannot report its store status to the ledger: {}", instance_id_, e.what());
+    sweeper_.reset();
+  }
 }
 
 void ReceiverApp::sweep_store() {

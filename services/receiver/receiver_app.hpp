@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
   bool check_storage(bool refusing);
   void sweep_store();
   void warn_if_tmpfs();
+  // Tells the other services (the mover holds its moves while every receiver refuses)
+  // through the ledger, on a change and every few seconds; `stopping` removes the row.
+  void report_status(bool refusing, uint64_t free_bytes, bool stopping = false);
 
   runtime::Context& ctx_;
   std::string instance_id_;
@@ -68,7 +72,9 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
   std::unique_ptr<ledger::Ledger> committer_;    // used only by the thread committing
   std::unique_ptr<dicom::StoreScp> scp_;
   uint16_t dicom_port_ = 0;
-  std::unique_ptr<ledger::Ledger> sweeper_;  // the sweep's own connection
+  std::unique_ptr<ledger::Ledger> sweeper_;  // the sweep's (and status report's) own connection
+  std::optional<bool> reported_refusing_;    // last status written to the ledger
+  core::Time reported_at_{};
   std::atomic<bool> refusing_{false};
 };
 

@@ -57,11 +57,10 @@ std::string metric_series(const std::string& name, const std::string& reason = "
 
 TEST_CASE("A store that fills mid-pull refuses with A700 and NOT_SERVING, loses nothing, and the pull completes",
           "[e2e][storage][enospc]") {
-  // While our store is full every move fails its sub-operations and is retried: the mover
-  // gets ~3 min of attempts (2 s doubling, capped at 20 s) instead of the fixture's ~15 s,
-  // as a site's defaults (5 attempts from 30 s) give it ~7 min.
+  // While every receiver refuses, the mover holds its moves instead of spending their
+  // attempts: 3 attempts from 2 s (~6 s of retries) outlast a full store held for longer.
   PipelineFixture::Options options;
-  options.extra["mover"] = ", max_attempts: 12, retry_backoff: 2s";
+  options.extra["mover"] = ", max_attempts: 3, retry_backoff: 2s";
   PipelineFixture f("e2e-enospc", options);
   const fs::path store = f.dir() / "store";
   fs::create_directories(store);
@@ -83,6 +82,7 @@ TEST_CASE("A store that fills mid-pull refuses with A700 and NOT_SERVING, loses 
   f.upload_part("initial");
   f.start_all();
   const uint16_t rx_metrics = f.metrics_port("receiver");
+  const uint16_t mover_metrics = f.metrics_port("mover");
   REQUIRE(f.wait_count("SELECT count(*) FROM instances", 40, 120));
   CHECK(health_of(f, "receiver") == "SERVING");
 
@@ -96,7 +96,30 @@ TEST_CASE("A store that fills mid-pull refuses with A700 and NOT_SERVING, loses 
   // Above the high watermark: readiness NOT_SERVING, and C-STOREs refused with 0xA700.
   const bool not_serving = wait_for([&] { return health_of(f, "receiver") == "NOT_SERVING"; }, 30s, 200ms);
   const std::string refused_series = metric_series("pacspull_receiver_store_failures_total", "refused");
+  // A C-STORE from the PACS's AE title while full is refused (0xA700): storescu fails.
+  const fs::path one_file = *std::find_if(fs::recursive_directory_iterator(f.day_dir()), {}, [](const auto& e) {
+    return e.is_regular_file() && e.path().extension() == ".dcm";
+  });
+  const int storescu_rc = run_command({"storescu", "-v", "-aet", f.pacs().ae_title(), "-aec", "PACSPULL", "127.0.0.1",
+                                       std::to_string(f.receiver_port()), one_file.string()},
+                                      60s, f.dir() / "storescu-full.log", dicom_tool_env());
+  INFO("storescu into the full store: exit " << storescu_rc << "\n" << log_tail(f.dir() / "storescu-full.log"));
+  CHECK(storescu_rc != 0);
   const bool refused = wait_for([&] { return scrape(f.dir(), rx_metrics, refused_series) > 0; }, 60s, 200ms);
+  // The mover holds: it starts no move while every receiver refuses, and no job spends an
+  // attempt. Moves due stay pending, their attempts unspent, for
+  // longer than 3 attempts would have lasted.
+  const bool held = wait_for([&] { return scrape(f.dir(), mover_metrics, "pacspull_mover_store_held") == 1; }, 30s, 200ms);
+  CHECK(held);
+  const std::string due_pending =
+      "SELECT count(*) FROM move_jobs WHERE status = 'pending' AND not_before <= now()";
+  const bool due_waiting = f.wait_count(due_pending, 1, 120);
+  CHECK(due_waiting);
+  const std::string attempts_sql = "SELECT coalesce(sum(attempts), 0) FROM move_jobs";
+  const long attempts_held = f.count(attempts_sql);
+  const bool stayed = !wait_for([&] { return f.count(attempts_sql) != attempts_held || f.count(due_pending) == 0; },
+                                10s, 500ms);
+  CHECK(stayed);
   const double refused_while_full = scrape(f.dir(), rx_metrics, refused_series);
   const double refusing_gauge = scrape(f.dir(), rx_metrics, "pacspull_receiver_store_refusing");
   const long recorded_while_full = f.count("SELECT count(*) FROM instances");

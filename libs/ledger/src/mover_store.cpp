@@ -10,7 +10,11 @@ INSERT INTO move_jobs (study_uid, pacs, generation, series_uid, priority, exam_t
 SELECT $1, $2, $3, $4, $5, to_timestamp($6), $7, to_timestamp($8), string_to_array($9, chr(31)) WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = $1)
 ON CONFLICT (study_uid, generation, series_uid) DO NOTHING RETURNING id)sql";
 
-constexpr const char* kResetRunning = "UPDATE move_jobs SET status = 'pending' WHERE status = 'running'";
+// A mover starting takes back its own running jobs (a crash of its previous run) and
+// those whose lease ran out; another mover's live jobs stay with it.
+constexpr const char* kResetRunning = R"sql(
+UPDATE move_jobs SET status = 'pending'
+WHERE status = 'running' AND (claimed_by = $1 OR lease_until IS NULL OR lease_until < to_timestamp($2)))sql";
 
 // Older generations of a study are superseded by the newest one: moving twice is
 // harmless, but it delays the queue.
@@ -23,13 +27,15 @@ SELECT j.id, j.study_uid, j.pacs, j.generation, j.series_uid, j.priority, extrac
        j.reason, j.attempts, coalesce(p.ae_title, ''), coalesce(p.host, ''), coalesce(p.port, 0),
        array_to_string(j.series_uids, chr(31))
 FROM move_jobs j LEFT JOIN pacs_nodes p ON p.name = j.pacs
-WHERE j.status = 'pending' AND j.not_before <= to_timestamp($1)
+WHERE ((j.status = 'pending' AND j.not_before <= to_timestamp($1))
+       OR (j.status = 'running' AND j.lease_until < to_timestamp($1)))
   AND NOT (j.pacs = ANY (string_to_array($2, chr(31))))
 ORDER BY j.priority DESC, j.exam_time ASC NULLS LAST, j.id
 LIMIT 1 FOR UPDATE OF j SKIP LOCKED)sql";
 
 constexpr const char* kMarkRunning = R"sql(
-UPDATE move_jobs SET status = 'running', attempts = attempts + 1, started_at = to_timestamp($2) WHERE id = $1
+UPDATE move_jobs SET status = 'running', attempts = attempts + 1, started_at = to_timestamp($2),
+  claimed_by = $3, lease_until = to_timestamp($2) + make_interval(secs => $4) WHERE id = $1
 RETURNING attempts)sql";
 
 constexpr const char* kStudyPulling = R"sql(
@@ -112,9 +118,12 @@ bool enqueue_move(pqxx::work& w, const MoveWork& m, core::Time now) {
   return true;
 }
 
-int reset_running_jobs(pqxx::work& w) { return static_cast<int>(w.exec(kResetRunning).affected_rows()); }
+int reset_running_jobs(pqxx::work& w, const std::string& mover_id, core::Time now) {
+  return static_cast<int>(w.exec_params(kResetRunning, mover_id, epoch(now)).affected_rows());
+}
 
-std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now, const std::vector<std::string>& full) {
+std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now, const std::vector<std::string>& full,
+                                         const std::string& mover_id, std::chrono::seconds lease) {
   w.exec_params(kSupersede, epoch(now));
   std::string skip;
   for (const auto& p : full) {
@@ -135,7 +144,7 @@ std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now, const st
   j.work.reason = row[7].c_str();
   j.pacs = PacsNodeRow{j.work.pacs, row[9].c_str(), row[10].c_str(), row[11].as<int>()};
   j.work.series_uids = split_uids(row[12].c_str());
-  j.attempts = w.exec_params1(kMarkRunning, j.id, epoch(now))[0].as<int>();
+  j.attempts = w.exec_params1(kMarkRunning, j.id, epoch(now), mover_id, static_cast<long long>(lease.count()))[0].as<int>();
   j.status = "running";
   w.exec_params(kStudyPulling, j.work.study_uid, j.work.generation, epoch(now));
   return j;

@@ -3,6 +3,7 @@
 
 #include "pacspull/ledger/checker_store.hpp"
 #include "pacspull/ledger/finder_store.hpp"
+#include "pacspull/ledger/fleet_store.hpp"
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/ledger/migrations.hpp"
 #include "pacspull/ledger/mover_store.hpp"
@@ -68,8 +69,10 @@ struct Fixture {
 
 TEST_CASE("Migrations apply once and are recorded") {
   Fixture f;
+  // Versions are the files' numbers, not their positions: a gap (a number taken on another
+  // branch) is allowed. migrate() answers the schema's version, the highest applied.
   const long applied = static_cast<long>(ledger::migrations().size());
-  CHECK(f.l.migrate() == applied);  // second run: nothing new
+  CHECK(f.l.migrate() == ledger::migrations().back().version);  // second run: nothing new
   CHECK(f.count("SELECT count(*) FROM schema_migrations") == applied);
   CHECK(f.l.healthy());
 }
@@ -140,6 +143,48 @@ TEST_CASE("Mover: a job left running by a crash runs again") {
   auto again = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s); });
   REQUIRE(again);
   CHECK(again->attempts == 2);
+}
+
+TEST_CASE("Mover: a running job is leased to its mover; another takes it only when the lease runs out") {
+  Fixture f;
+  auto now = core::Clock::now();
+  f.l.transact([&](pqxx::work& w) { ledger::observe_study(w, ct_study("s.1", 5), {}, now); });
+  f.l.transact([&](pqxx::work& w) { ledger::enqueue_move(w, {"s.1", "main", "", "", 1, 1, now}, now); });
+  REQUIRE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 1s, {}, "mover-a"); }));
+  // mover-b starting does not take mover-a's live job, nor can it claim it.
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::reset_running_jobs(w, "mover-b", now + 2s); }) == 0);
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 2s, {}, "mover-b"); }));
+  // mover-a renews its lease while the move runs: still its own past the first lease.
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::renew_leases(w, "mover-a", now + 50s, ledger::kMoveLease); }) == 1);
+  CHECK_FALSE(f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 70s, {}, "mover-b"); }));
+  // mover-a dies: once its lease has run out, mover-b claims the job (a second attempt).
+  auto taken = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, now + 120s, {}, "mover-b"); });
+  REQUIRE(taken);
+  CHECK(taken->attempts == 2);
+  CHECK(f.query("SELECT claimed_by FROM move_jobs") == "mover-b");
+  // mover-b restarting takes back its own job at once, lease or not.
+  CHECK(f.l.transact([&](pqxx::work& w) { return ledger::reset_running_jobs(w, "mover-b", now + 121s); }) == 1);
+}
+
+TEST_CASE("Receivers' store status: the mover holds only while every receiver heard from lately refuses") {
+  Fixture f;
+  auto now = core::Clock::now();
+  auto hold = [&](core::Time t) { return f.l.transact([&](pqxx::work& w) { return ledger::store_hold(w, t, 30s); }); };
+  CHECK_FALSE(hold(now).held);  // no receiver heard from: nothing to hold for
+  f.l.transact([&](pqxx::work& w) { ledger::report_receiver(w, "rx-1", true, 0, now); });
+  f.l.transact([&](pqxx::work& w) { ledger::report_receiver(w, "rx-2", false, 1 << 30, now); });
+  CHECK_FALSE(hold(now + 1s).held);  // rx-2 still has room
+  f.l.transact([&](pqxx::work& w) { ledger::report_receiver(w, "rx-2", true, 0, now + 2s); });
+  auto h = hold(now + 3s);
+  CHECK(h.held);
+  CHECK(h.receivers == 2);
+  // rx-1 stops reporting (died): rx-2 alone still refuses; then rx-2 stops (forgotten).
+  f.l.transact([&](pqxx::work& w) { ledger::report_receiver(w, "rx-2", true, 0, now + 40s); });
+  h = hold(now + 41s);
+  CHECK(h.held);
+  CHECK(h.receivers == 1);
+  f.l.transact([&](pqxx::work& w) { ledger::forget_receiver(w, "rx-2"); });
+  CHECK_FALSE(hold(now + 42s).held);
 }
 
 TEST_CASE("Receiver: duplicates change nothing; new images reopen a settled study under a new generation") {

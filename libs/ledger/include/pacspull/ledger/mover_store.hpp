@@ -3,6 +3,7 @@
 // (earliest first), then arrival.
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <optional>
 #include <set>
 #include <string>
@@ -54,11 +55,17 @@ void record_location(pqxx::work& w, const std::string& study_uid, const std::str
 // Returns true when the job is new (a redelivered request changes nothing).
 // The job is due at `now` (the mover's clock, the one claim_next_job compares with).
 bool enqueue_move(pqxx::work& w, const MoveWork& m, core::Time now);
-// Jobs left running by a crash go back to pending: the move is simply done again.
-int reset_running_jobs(pqxx::work& w);
+// Jobs left running by a crash go back to pending: the move is simply done again. Only
+// the jobs of `mover_id` (this mover's previous run) and those whose lease ran out by
+// `now`: another live mover's jobs stay with it.
+int reset_running_jobs(pqxx::work& w, const std::string& mover_id = "", core::Time now = core::Time{});
+// A running job is leased to its mover for `lease` from the claim; the mover renews it
+// (fleet_store.hpp renew_leases). A job whose lease ran out is due again to any mover.
+constexpr std::chrono::seconds kMoveLease{60};
 // Claims the next due job (marks it running, the study pulling); nullopt when none. Jobs
 // of the PACS in `full` (their window of moves in flight is full) are passed over.
-std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now, const std::vector<std::string>& full = {});
+std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now, const std::vector<std::string>& full = {},
+                                         const std::string& mover_id = "", std::chrono::seconds lease = kMoveLease);
 // Records the attempt and applies the retry decision; `now` stamps finished_at (the
 // checker's "last activity").
 void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& attempt, const pipeline::JobDecision& d,
