@@ -1,0 +1,65 @@
+#pragma once
+// Ledger operations on RIS orders (issue 9 part 9): the finder upserts what the worklist
+// returns; the finder raises the move priority of studies with an urgent order; the filter
+// reads an order's body parts (by AccessionNumber) and, in tolerance mode, all of the
+// patient's orders of the day. All calls run inside the caller's transaction.
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pacspull/core/time.hpp"
+#include "pacspull/rules/text.hpp"
+
+namespace pacspull::ledger {
+
+// studies.priority of an urgent (STAT/HIGH) RIS order: pacspull.common.v1.PRIORITY_URGENT.
+// Manual pulls (3) stay above it; routine (1) below.
+inline constexpr int kRisUrgentPriority = 2;
+
+struct RisOrderRow {
+  std::string ris;  // the configured RIS name
+  rules::Text accession, patient_id;
+  rules::Text body_parts;              // UTF-8, the order's texts joined by " | "
+  std::string body_parts_raw;          // their bytes as received
+  std::string specific_character_set;  // as declared (may be empty)
+  std::string priority;                // STAT, HIGH, ROUTINE, MEDIUM, LOW or as typed
+  std::string scheduled_date;          // DA, hospital local date
+  std::optional<core::Time> scheduled_at;
+};
+
+struct RisUpsert {
+  int orders = 0;         // rows written (new or refreshed)
+  int fresh = 0;          // rows the ledger did not know
+  int raised_studies = 0; // studies (not yet moved) whose priority an urgent order raised
+  int raised_jobs = 0;    // pending move jobs raised with them
+};
+
+bool is_urgent_priority(const std::string& priority);
+
+// Inserts or refreshes the orders; an urgent order raises the priority of the studies with
+// its AccessionNumber (and of their pending move jobs): the RIS may learn of an exam after
+// the PACS did, and the urgent study must still jump the queue.
+RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& orders, core::Time now);
+
+// Every RIS's order for an accession (usually one).
+std::vector<RisOrderRow> ris_orders_for_accession(pqxx::work& w, const std::string& accession);
+
+// Body parts of every order of the patient on that local date (tolerance mode).
+std::vector<std::string> ris_day_body_parts(pqxx::work& w, const std::string& patient_id, const std::string& date);
+
+// What the RIS says of a study (by its AccessionNumber, PatientID and StudyDate in the
+// ledger), for the filter's RIS rule: empty vectors when no order is known yet (the rule
+// then does not apply: the flow never waits for the RIS).
+struct RisContext {
+  std::vector<std::string> body_parts;      // the study's own order(s)
+  std::vector<std::string> day_body_parts;  // every order of the patient that day (tolerance)
+};
+RisContext ris_context(pqxx::work& w, const std::string& study_uid);
+
+// The study's priority after raising it to kRisUrgentPriority when an urgent order names
+// its AccessionNumber; nullopt when no urgent order does (priority untouched).
+std::optional<int> apply_ris_priority(pqxx::work& w, const std::string& study_uid);
+
+}  // namespace pacspull::ledger

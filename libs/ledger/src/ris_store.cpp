@@ -1,0 +1,117 @@
+#include "pacspull/ledger/ris_store.hpp"
+
+namespace pacspull::ledger {
+namespace {
+
+constexpr const char* kUpsertOrder = R"sql(
+INSERT INTO ris_orders (ris, accession, patient_id, body_parts, body_parts_raw, specific_character_set, priority,
+                        scheduled_date, scheduled_at, first_seen_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), to_timestamp($10), to_timestamp($10))
+ON CONFLICT (ris, accession) DO UPDATE SET patient_id = EXCLUDED.patient_id, body_parts = EXCLUDED.body_parts,
+  body_parts_raw = EXCLUDED.body_parts_raw, specific_character_set = EXCLUDED.specific_character_set,
+  priority = EXCLUDED.priority, scheduled_date = EXCLUDED.scheduled_date, scheduled_at = EXCLUDED.scheduled_at,
+  last_seen_at = EXCLUDED.last_seen_at
+RETURNING (xmax = 0))sql";
+
+// Studies not yet moved: raising a finished study's priority changes nothing.
+constexpr const char* kRaiseStudies = R"sql(
+UPDATE studies SET priority = $2
+WHERE accession_number = $1 AND accession_number <> '' AND priority < $2
+RETURNING study_uid)sql";
+
+constexpr const char* kRaiseJobs = R"sql(
+UPDATE move_jobs SET priority = $2 WHERE study_uid = $1 AND status = 'pending' AND priority < $2)sql";
+
+constexpr const char* kByAccession = R"sql(
+SELECT ris, accession, patient_id, body_parts, body_parts_raw, specific_character_set, priority, scheduled_date,
+       extract(epoch FROM scheduled_at)::bigint
+FROM ris_orders WHERE accession = $1 ORDER BY ris)sql";
+
+constexpr const char* kDayBodyParts = R"sql(
+SELECT body_parts FROM ris_orders
+WHERE patient_id = $1 AND patient_id <> '' AND scheduled_date = $2 AND body_parts <> ''
+ORDER BY scheduled_at NULLS LAST, accession)sql";
+
+constexpr const char* kApplyPriority = R"sql(
+UPDATE studies s SET priority = greatest(s.priority, $2)
+WHERE s.study_uid = $1 AND s.accession_number <> '' AND EXISTS (
+  SELECT 1 FROM ris_orders o WHERE o.accession = s.accession_number AND o.priority IN ('STAT', 'HIGH'))
+RETURNING s.priority)sql";
+
+constexpr const char* kStudyKeys = R"sql(
+SELECT accession_number, patient_id, study_date FROM studies WHERE study_uid = $1)sql";
+
+long long epoch(core::Time t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+bool is_urgent_priority(const std::string& priority) { return priority == "STAT" || priority == "HIGH"; }
+
+RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& orders, core::Time now) {
+  RisUpsert out;
+  for (const auto& o : orders) {
+    if (o.accession.empty()) continue;
+    std::optional<long long> at = o.scheduled_at ? std::optional<long long>(epoch(*o.scheduled_at)) : std::nullopt;
+    pqxx::row r = w.exec_params1(kUpsertOrder, o.ris, o.accession.str(), o.patient_id.str(), o.body_parts.str(),
+                                 pqxx::binarystring(o.body_parts_raw.data(), o.body_parts_raw.size()),
+                                 rules::Text::ascii(o.specific_character_set).str(),
+                                 rules::Text::ascii(o.priority).str(), rules::Text::ascii(o.scheduled_date).str(), at,
+                                 epoch(now));
+    ++out.orders;
+    if (r[0].as<bool>()) ++out.fresh;
+    if (!is_urgent_priority(o.priority)) continue;
+    pqxx::result studies = w.exec_params(kRaiseStudies, o.accession.str(), kRisUrgentPriority);
+    for (const auto& s : studies) {
+      ++out.raised_studies;
+      out.raised_jobs += static_cast<int>(w.exec_params(kRaiseJobs, s[0].c_str(), kRisUrgentPriority).affected_rows());
+    }
+  }
+  return out;
+}
+
+std::vector<RisOrderRow> ris_orders_for_accession(pqxx::work& w, const std::string& accession) {
+  std::vector<RisOrderRow> out;
+  for (const auto& r : w.exec_params(kByAccession, accession)) {
+    RisOrderRow o;
+    o.ris = r[0].c_str();
+    o.accession = rules::Text::from_utf8(r[1].c_str());
+    o.patient_id = rules::Text::from_utf8(r[2].c_str());
+    o.body_parts = rules::Text::from_utf8(r[3].c_str());
+    pqxx::binarystring raw(r[4]);
+    o.body_parts_raw = raw.str();
+    o.specific_character_set = r[5].c_str();
+    o.priority = r[6].c_str();
+    o.scheduled_date = r[7].c_str();
+    if (!r[8].is_null()) o.scheduled_at = core::Time{} + std::chrono::seconds(r[8].as<long long>());
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::vector<std::string> ris_day_body_parts(pqxx::work& w, const std::string& patient_id, const std::string& date) {
+  std::vector<std::string> out;
+  for (const auto& r : w.exec_params(kDayBodyParts, patient_id, date)) out.emplace_back(r[0].c_str());
+  return out;
+}
+
+RisContext ris_context(pqxx::work& w, const std::string& study_uid) {
+  RisContext out;
+  pqxx::result r = w.exec_params(kStudyKeys, study_uid);
+  if (r.empty()) return out;
+  const std::string accession = r[0][0].c_str(), patient = r[0][1].c_str(), date = r[0][2].c_str();
+  if (!accession.empty())
+    for (const auto& o : ris_orders_for_accession(w, accession))
+      if (!o.body_parts.empty()) out.body_parts.push_back(o.body_parts.str());
+  if (!patient.empty() && !date.empty()) out.day_body_parts = ris_day_body_parts(w, patient, date);
+  return out;
+}
+
+std::optional<int> apply_ris_priority(pqxx::work& w, const std::string& study_uid) {
+  pqxx::result r = w.exec_params(kApplyPriority, study_uid, kRisUrgentPriority);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<int>();
+}
+
+}  // namespace pacspull::ledger

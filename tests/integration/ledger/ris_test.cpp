@@ -1,0 +1,154 @@
+// RIS orders in the ledger (issue 9 part 9) against a real PostgreSQL: upsert and refresh,
+// raw bytes kept, look-ups by accession and by patient and day, and urgent orders raising
+// the priority of their study and its pending move so that the mover claims it first,
+// whether the order came before the study was queued or after.
+#include <catch2/catch.hpp>
+
+#include "pacspull/ledger/finder_store.hpp"
+#include "pacspull/ledger/ledger.hpp"
+#include "pacspull/ledger/mover_store.hpp"
+#include "pacspull/ledger/ris_store.hpp"
+#include "test_db.hpp"
+
+using namespace pacspull;
+using namespace std::chrono_literals;
+using rules::Text;
+
+namespace {
+
+ledger::FoundStudy study(const std::string& uid, const std::string& accession, const std::string& patient) {
+  ledger::FoundStudy s;
+  s.study_uid = uid;
+  s.accession_number = Text::from_utf8(accession);
+  s.patient_id = Text::from_utf8(patient);
+  s.study_date = Text::ascii("20261201");
+  s.modalities = Text::ascii("CT");
+  s.pacs_instances = 5;
+  s.locations = {{"main", 5}};
+  return s;
+}
+
+ledger::RisOrderRow order(const std::string& accession, const std::string& patient, const std::string& parts,
+                          const std::string& priority, const std::string& raw = {}) {
+  ledger::RisOrderRow o;
+  o.ris = "ris";
+  o.accession = Text::from_utf8(accession);
+  o.patient_id = Text::from_utf8(patient);
+  o.body_parts = Text::from_utf8(parts);
+  o.body_parts_raw = raw.empty() ? parts : raw;
+  o.priority = priority;
+  o.scheduled_date = "20261201";
+  return o;
+}
+
+struct Fixture {
+  testing::TestDatabase db;
+  ledger::Ledger l{db.url()};
+  core::Time now = core::Clock::now();
+  Fixture() {
+    l.migrate();
+    l.transact([](pqxx::work& w) { ledger::sync_pacs_nodes(w, {{"main", "PACS", "127.0.0.1", 104}}); });
+  }
+  // Two polls with the same count: the study is queued; the finder's hook applies the RIS.
+  std::optional<ledger::MoveWork> queue(const ledger::FoundStudy& s) {
+    std::optional<ledger::MoveWork> out;
+    for (int i = 0; i < 2 && !out; ++i)
+      out = l.transact([&](pqxx::work& w) {
+        auto seen = ledger::observe_study(w, s, {}, now);
+        if (seen.move) {
+          if (auto p = ledger::apply_ris_priority(w, seen.move->study_uid)) seen.move->priority = *p;
+        }
+        return seen.move;
+      });
+    return out;
+  }
+  void enqueue(const ledger::MoveWork& m) {
+    l.transact([&](pqxx::work& w) { return ledger::enqueue_move(w, m, now); });
+  }
+  int study_priority(const std::string& uid) {
+    return l.transact([&](pqxx::work& w) { return w.exec_params1("SELECT priority FROM studies WHERE study_uid = $1", uid)[0].as<int>(); });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("RIS orders are upserted, refreshed and read back with their raw bytes", "[ris]") {
+  Fixture f;
+  const std::string gbk = "\xD0\xD8\xB2\xBF" "CT";
+  auto u = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {order("A1", "P1", "胸部CT", "ROUTINE", gbk), order("A2", "P1", "ABDOMEN", "LOW"),
+                                         order("A3", "P2", "HEAD", "ROUTINE")},
+                                     f.now);
+  });
+  CHECK(u.orders == 3);
+  CHECK(u.fresh == 3);
+  CHECK(u.raised_studies == 0);
+  auto again = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {order("A1", "P1", "胸部CT", "HIGH", gbk)}, f.now + 60s);
+  });
+  CHECK(again.fresh == 0);
+  auto a1 = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A1"); });
+  REQUIRE(a1.size() == 1);
+  CHECK(a1[0].priority == "HIGH");  // refreshed
+  CHECK(a1[0].body_parts.str() == "胸部CT");
+  CHECK(a1[0].body_parts_raw == gbk);  // bytea, the bytes as the RIS sent them
+  CHECK(a1[0].patient_id.str() == "P1");
+  auto day = f.l.transact([](pqxx::work& w) { return ledger::ris_day_body_parts(w, "P1", "20261201"); });
+  CHECK(day.size() == 2);
+  CHECK(f.l.transact([](pqxx::work& w) { return ledger::ris_day_body_parts(w, "P1", "20261202"); }).empty());
+  CHECK(f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "nope"); }).empty());
+}
+
+TEST_CASE("RIS context of a study: its order, and the patient's orders of the day", "[ris]") {
+  Fixture f;
+  f.queue(study("s.abd", "A-ABD", "P1"));
+  f.queue(study("s.none", "A-NONE", "P9"));
+  f.l.transact([&](pqxx::work& w) {
+    ledger::upsert_ris_orders(w, {order("A-ABD", "P1", "ABDOMEN", "ROUTINE"), order("A-CHEST", "P1", "CHEST", "ROUTINE")},
+                              f.now);
+  });
+  auto ctx = f.l.transact([](pqxx::work& w) { return ledger::ris_context(w, "s.abd"); });
+  CHECK(ctx.body_parts == std::vector<std::string>{"ABDOMEN"});
+  CHECK(ctx.day_body_parts.size() == 2);
+  auto none = f.l.transact([](pqxx::work& w) { return ledger::ris_context(w, "s.none"); });
+  CHECK(none.body_parts.empty());  // no order yet: the filter's RIS rule does not apply
+  CHECK(none.day_body_parts.empty());
+}
+
+TEST_CASE("An urgent RIS order jumps the move queue, known before or after queuing", "[ris]") {
+  Fixture f;
+  // The STAT order is known before its study is queued.
+  f.l.transact([&](pqxx::work& w) { ledger::upsert_ris_orders(w, {order("A-STAT", "P1", "CHEST", "STAT")}, f.now); });
+  for (const char* uid : {"s.r1", "s.r2"}) {
+    auto m = f.queue(study(uid, std::string("A-") + uid, "P2"));
+    REQUIRE(m);
+    CHECK(m->priority == 1);
+    f.enqueue(*m);
+  }
+  auto stat = f.queue(study("s.stat", "A-STAT", "P1"));
+  REQUIRE(stat);
+  CHECK(stat->priority == ledger::kRisUrgentPriority);
+  f.enqueue(*stat);
+  CHECK(f.study_priority("s.stat") == ledger::kRisUrgentPriority);  // the dispatch inherits it
+
+  // The HIGH order arrives after its study's move was queued (the RIS knew it later).
+  auto late = f.queue(study("s.late", "A-LATE", "P3"));
+  REQUIRE(late);
+  CHECK(late->priority == 1);
+  f.enqueue(*late);
+  auto u = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {order("A-LATE", "P3", "CHEST", "HIGH"), order("A-X", "P4", "CHEST", "STAT")},
+                                     f.now);
+  });
+  CHECK(u.raised_studies == 1);
+  CHECK(u.raised_jobs == 1);
+  CHECK(f.study_priority("s.late") == ledger::kRisUrgentPriority);
+
+  std::vector<std::string> claimed;
+  while (auto j = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, f.now + 1s); }))
+    claimed.push_back(j->work.study_uid);
+  REQUIRE(claimed.size() == 4);
+  CHECK((claimed[0] == "s.stat" || claimed[0] == "s.late"));
+  CHECK((claimed[1] == "s.stat" || claimed[1] == "s.late"));
+  CHECK(claimed[0] != claimed[1]);
+}
