@@ -142,6 +142,25 @@ void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* cl
 
 }  // namespace
 
+std::string redact_url(const std::string& url) {
+  std::string out;
+  bool first = true;
+  for (size_t start = 0; start <= url.size();) {
+    size_t comma = url.find(',', start);
+    if (comma == std::string::npos) comma = url.size();
+    std::string one = url.substr(start, comma - start);
+    size_t scheme = one.find("://");
+    size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+    size_t at = one.find('@', host);
+    if (at != std::string::npos) one.erase(host, at + 1 - host);
+    if (!first) out += ",";
+    out += one;
+    first = false;
+    start = comma + 1;
+  }
+  return out;
+}
+
 const char* to_string(PublishStatus s) noexcept {
   switch (s) {
     case PublishStatus::Ok: return "ok";
@@ -576,7 +595,7 @@ Bus::~Bus() = default;
 std::unique_ptr<Bus> Bus::connect(const Options& options) {
   auto impl = std::make_shared<Impl>();
   impl->options = options;
-  impl->signals->name = options.name.empty() ? options.url : options.name;
+  impl->signals->name = options.name.empty() ? redact_url(options.url) : options.name;
   impl->registry_id = SignalRegistry::instance().add(impl->signals);
   void* closure = reinterpret_cast<void*>(impl->registry_id);
 
@@ -617,6 +636,47 @@ std::unique_ptr<Bus> Bus::connect(const Options& options) {
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_async_error, closure);
   if (s != NATS_OK) throw BusError("NATS options: " + describe(s), false);
 
+  // Credentials and TLS. A bad file or combination is a configuration error (not retryable).
+  const int kinds = (!options.user.empty() || !options.password.empty() ? 1 : 0) + (!options.token.empty() ? 1 : 0) +
+                    (!options.credentials_file.empty() ? 1 : 0);
+  if (kinds > 1) throw BusError("NATS credentials: give one of user/password, token or a credentials file", false);
+  if (!options.password.empty() && options.user.empty()) throw BusError("NATS credentials: a password needs a user", false);
+  if (!options.user.empty()) {
+    s = natsOptions_SetUserInfo(opts, options.user.c_str(), options.password.c_str());
+    if (s != NATS_OK) throw BusError("NATS user: " + describe(s), false);
+  }
+  if (!options.token.empty()) {
+    s = natsOptions_SetToken(opts, options.token.c_str());
+    if (s != NATS_OK) throw BusError("NATS token: " + describe(s), false);
+  }
+  if (!options.credentials_file.empty()) {
+    s = natsOptions_SetUserCredentialsFromFiles(opts, options.credentials_file.c_str(), nullptr);
+    if (s != NATS_OK) throw BusError("NATS credentials file " + options.credentials_file + ": " + describe(s), false);
+  }
+  if (!options.inbox_prefix.empty()) {
+    s = natsOptions_SetCustomInboxPrefix(opts, options.inbox_prefix.c_str());
+    if (s != NATS_OK) throw BusError("NATS inbox prefix '" + options.inbox_prefix + "': " + describe(s), false);
+  }
+  const bool tls = options.tls || options.url.find("tls://") != std::string::npos || !options.tls_ca_file.empty() ||
+                   !options.tls_cert_file.empty() || !options.tls_key_file.empty();
+  if (tls) {
+    s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && !options.tls_ca_file.empty()) {
+      s = natsOptions_LoadCATrustedCertificates(opts, options.tls_ca_file.c_str());
+      if (s != NATS_OK) throw BusError("NATS TLS CA file " + options.tls_ca_file + ": " + describe(s), false);
+    }
+    if (s == NATS_OK && (!options.tls_cert_file.empty() || !options.tls_key_file.empty())) {
+      if (options.tls_cert_file.empty() || options.tls_key_file.empty())
+        throw BusError("NATS TLS: a client certificate needs both cert_file and key_file", false);
+      s = natsOptions_LoadCertificatesChain(opts, options.tls_cert_file.c_str(), options.tls_key_file.c_str());
+      if (s != NATS_OK)
+        throw BusError("NATS TLS certificate " + options.tls_cert_file + " / key " + options.tls_key_file + ": " +
+                           describe(s),
+                       false);
+    }
+    if (s != NATS_OK) throw BusError("NATS TLS: " + describe(s), false);
+  }
+
   int attempts = std::max(1, options.connect_attempts);
   std::string last_error;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
@@ -624,18 +684,23 @@ std::unique_ptr<Bus> Bus::connect(const Options& options) {
     if (s == NATS_OK) break;
     impl->nc = nullptr;
     last_error = describe(s);
-    spdlog::warn("bus: connecting to {} failed (attempt {}/{}): {}", options.url, attempt, attempts, last_error);
+    // Refused credentials or permissions do not heal by waiting: fail at once, clearly.
+    if (s == NATS_NOT_PERMITTED || last_error.find("Authorization") != std::string::npos)
+      throw BusError("NATS at " + redact_url(options.url) + " refused our credentials: " + last_error, false);
+    spdlog::warn("bus: connecting to {} failed (attempt {}/{}): {}", redact_url(options.url), attempt, attempts,
+                 last_error);
     if (attempt < attempts) std::this_thread::sleep_for(std::max(options.reconnect_wait, milliseconds(100)));
   }
   if (impl->nc == nullptr)
-    throw BusError("cannot connect to NATS at " + options.url + " after " + std::to_string(attempts) +
+    throw BusError("cannot connect to NATS at " + redact_url(options.url) + " after " + std::to_string(attempts) +
                        " attempts: " + last_error,
                    true);
 
   jsOptions jo = impl->api_options();
   s = natsConnection_JetStream(&impl->js, impl->nc, &jo);
   if (s != NATS_OK) throw BusError("JetStream context: " + describe(s), false);
-  spdlog::info("bus: connected to NATS at {} as '{}'", options.url, impl->signals->name);
+  spdlog::info("bus: connected to NATS at {} as '{}'{}", redact_url(options.url), impl->signals->name,
+               tls ? " (TLS)" : "");
   return std::unique_ptr<Bus>(new Bus(std::move(impl)));
 }
 

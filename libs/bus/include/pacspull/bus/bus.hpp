@@ -81,7 +81,30 @@ struct Options {
   // Replicas of every stream ensure_stream creates or updates (1: one server; a JetStream
   // cluster of 3 takes 3). More than the cluster's servers fails stream creation.
   int stream_replicas = 1;
+
+  // Credentials (issue 11 part 4), at most one kind: user + password, a token, or a NATS
+  // credentials file (user JWT + nkey seed, `nsc` output). Empty: none (or in the url as
+  // nats://user:password@host, which log lines never show).
+  std::string user;
+  std::string password;
+  std::string token;
+  std::string credentials_file;
+  // TLS: required when `tls` is set, a url is tls://, or any file below is given. ca_file
+  // verifies the server (empty: the system's trust store); cert_file + key_file are our
+  // client certificate for servers that verify clients (mutual TLS).
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Reply subjects (JetStream API answers, fetched messages) start with this instead of
+  // _INBOX, so a server can let each user subscribe only to its own replies
+  // (deploy/nats/nats-server.conf: _INBOX_<user>.>). Empty: _INBOX.
+  std::string inbox_prefix;
 };
+
+// `url` without user information ("nats://user:secret@host:4222" -> "nats://host:4222"),
+// for log lines and error messages.
+std::string redact_url(const std::string& url);
 
 // Monotonic counters since connect(); the services export them (the bus itself does not
 // depend on any metrics library). Read with Bus::counters(); values are a snapshot.
