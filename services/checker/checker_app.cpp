@@ -5,6 +5,7 @@
 #include "messages.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/timeline.hpp"
+#include "pacspull/pipeline/state.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
@@ -84,8 +85,8 @@ void CheckerApp::reconcile_and_report() {
     publish_received(s, Publish::Again);
   }
   auto counts = ctx_.ledger->transact([](pqxx::work& w) { return ledger::state_summary(w, ""); });
-  std::map<std::string, double> by_state{{"found", 0},       {"queued", 0},      {"pulling", 0}, {"received", 0},
-                                         {"unsupported", 0}, {"completed", 0}, {"failed", 0}};
+  std::map<std::string, double> by_state;  // every state at 0: a state nobody is in still has a series
+  for (pipeline::StudyState s : pipeline::all_states()) by_state[std::string(pipeline::to_string(s))] = 0;
   for (const auto& c : counts) by_state[c.state] += static_cast<double>(c.count);
   for (const auto& [state, n] : by_state)
     ctx_.metrics->gauge("pacspull_studies", "studies in the ledger by state", {{"state", state}}).Set(n);

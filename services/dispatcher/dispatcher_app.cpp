@@ -106,7 +106,8 @@ bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
   const std::string& uid = msg.study_instance_uid();
   try {
     auto s = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_dispatch(w, uid); });
-    if (!s || s->state != "received" || s->generation != msg.generation() ||
+    const auto state = s ? pipeline::parse_state(s->state) : std::nullopt;
+    if (!state || !pipeline::is_legal(pipeline::Transition::Complete, *state) || s->generation != msg.generation() ||
         s->filtered_generation != msg.generation() || s->dispatched_generation >= msg.generation() ||
         !s->queued_targets.empty())
       return bus::Decision::Ack;  // stale, settled or queued already: redelivery changes nothing
@@ -129,12 +130,15 @@ bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
     }
     const pipeline::Settle settle = pipeline::settle_of(plans);
     if (settle != pipeline::Settle::Queue) {
-      const char* state = settle == pipeline::Settle::Unsupported ? "unsupported" : "completed";
-      ctx_.ledger->transact(
-          [&](pqxx::work& w) { ledger::settle_without_dispatch(w, uid, s->generation, state, not_sent); });
+      const auto how = settle == pipeline::Settle::Unsupported ? pipeline::Transition::SettleUnsupported
+                                                               : pipeline::Transition::SettleNothingNew;
+      const bool settled = ctx_.ledger->transact(
+          [&](pqxx::work& w) { return ledger::settle_without_dispatch(w, uid, s->generation, how, not_sent); });
+      if (!settled) return bus::Decision::Ack;  // reopened or settled meanwhile: a newer message follows
       spdlog::info("dispatcher: study {}: {}", uid, not_sent);
-      ctx_.metrics->counter("pacspull_dispatcher_not_dispatched_total", "study generations settled without a hand-off",
-                            {{"state", state}})
+      ctx_.metrics
+          ->counter("pacspull_dispatcher_not_dispatched_total", "study generations settled without a hand-off",
+                    {{"state", std::string(pipeline::to_string(pipeline::target_of(how)))}})
           .Increment();
       return bus::Decision::Ack;
     }

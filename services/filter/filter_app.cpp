@@ -8,6 +8,7 @@
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/filter_store.hpp"
+#include "pacspull/pipeline/state.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/rules_yaml/load_rules.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
@@ -119,7 +120,8 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
   auto rs = rules();
   try {
     auto study = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_filter(w, msg.study_instance_uid()); });
-    if (!study || study->state != "received" || study->generation != msg.generation() ||
+    if (!study || pipeline::parse_state(study->state) != pipeline::StudyState::Received ||
+        study->generation != msg.generation() ||
         study->filtered_generation >= msg.generation())
       return bus::Decision::Ack;  // stale or already done: redelivery changes nothing
     // Read and evaluate outside the transaction; record all verdicts in one.

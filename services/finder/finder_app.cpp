@@ -9,6 +9,7 @@
 
 #include "dicom_options.hpp"
 #include "messages.hpp"
+#include "study_state_proto.hpp"
 #include "pacspull/dicom/probe.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
@@ -446,11 +447,7 @@ grpc::Status FinderApp::RequestPull(grpc::ServerContext*, const finder::v1::Requ
 
 grpc::Status FinderApp::ListStudies(grpc::ServerContext*, const finder::v1::ListStudiesRequest* req,
                                     finder::v1::ListStudiesResponse* resp) {
-  std::string state;
-  if (req->state() != common::v1::STUDY_STATE_UNSPECIFIED) {
-    state = common::v1::StudyState_Name(req->state()).substr(std::string("STUDY_STATE_").size());
-    for (auto& ch : state) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  }
+  const std::string state(name_of(req->state()));  // "" (unspecified): every state
   try {
     auto items = ctx_.ledger->transact(
         [&](pqxx::work& w) { return ledger::list_studies(w, req->exam_date(), state, req->modality(), req->limit()); });
@@ -459,10 +456,7 @@ grpc::Status FinderApp::ListStudies(grpc::ServerContext*, const finder::v1::List
       s->mutable_study()->set_study_instance_uid(i.study_uid);
       s->mutable_study()->set_accession_number(i.accession_number);
       s->mutable_study()->set_patient_id(i.patient_id);
-      std::string upper = "STUDY_STATE_";
-      for (char ch : i.state) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      common::v1::StudyState st;
-      if (common::v1::StudyState_Parse(upper, &st)) s->set_state(st);
+      if (auto st = pipeline::parse_state(i.state)) s->set_state(to_proto(*st));
       s->set_modalities(i.modalities);
       s->mutable_exam_time()->set_seconds(i.exam_time);
       s->set_pacs_instances(i.pacs_instances);

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "study_state_proto.hpp"
 #include "pacspull/checker/v1/checker.grpc.pb.h"
 #include "pacspull/dispatcher/v1/dispatcher.grpc.pb.h"
 #include "pacspull/filter/v1/filter.grpc.pb.h"
@@ -81,9 +82,10 @@ int cmd_health(Cli& cli, int timeout_seconds) {
   return all ? kOk : kFailed;
 }
 
+// The same name `--state` takes ("pulling").
 std::string state_name(common::v1::StudyState s) {
-  std::string n = common::v1::StudyState_Name(s);
-  return n.rfind("STUDY_STATE_", 0) == 0 ? n.substr(12) : n;
+  const std::string_view n = services::name_of(s);
+  return n.empty() ? common::v1::StudyState_Name(s) : std::string(n);
 }
 
 }  // namespace
@@ -130,14 +132,12 @@ void add_service_commands(CLI::App& app, Cli& cli) {
     req.set_exam_date(list_date);
     req.set_modality(list_mod);
     if (!list_state.empty()) {
-      std::string upper = "STUDY_STATE_";
-      for (char ch : list_state) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      common::v1::StudyState st;
-      if (!common::v1::StudyState_Parse(upper, &st)) {
+      const auto st = pipeline::parse_state(list_state);
+      if (!st) {
         cli.rc = cli.fail(kNotFound, "unknown state " + list_state);
         return;
       }
-      req.set_state(st);
+      req.set_state(services::to_proto(*st));
     }
     finder::v1::ListStudiesResponse r;
     if ((cli.rc = cli.check(stub->ListStudies(rpc_context().get(), req, &r), "finder list"))) return;

@@ -1,6 +1,9 @@
 #include "pacspull/ledger/dispatcher_store.hpp"
 
+#include <stdexcept>
+
 #include "pacspull/ledger/ledger.hpp"
+#include "state_sql.hpp"
 
 namespace pacspull::ledger {
 namespace {
@@ -67,12 +70,12 @@ constexpr const char* kFiles = R"sql(
 SELECT i.path FROM dispatch_instances x JOIN instances i ON i.sop_uid = x.sop_uid WHERE x.dispatch_id = $1
 ORDER BY i.path)sql";
 constexpr const char* kSettleWhenAllSent = R"sql(
-UPDATE studies SET state = 'completed', dispatched_generation = $2, state_changed_at = now()
-WHERE study_uid = $1 AND generation = $2 AND state = 'received'
+UPDATE studies SET state = $3, dispatched_generation = $2, state_changed_at = now()
+WHERE study_uid = $1 AND generation = $2 AND state = ANY($4::text[])
   AND NOT EXISTS (SELECT 1 FROM dispatches d WHERE d.study_uid = $1 AND d.generation = $2 AND d.status <> 'sent'))sql";
 constexpr const char* kSettle = R"sql(
 UPDATE studies SET state = $3, dispatched_generation = $2, state_changed_at = now()
-WHERE study_uid = $1 AND generation = $2)sql";
+WHERE study_uid = $1 AND generation = $2 AND state = ANY($4::text[]))sql";
 constexpr const char* kDeidMap = R"sql(
 INSERT INTO deid_map (target, kind, original, deidentified, study_uid) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (target, kind, original) DO NOTHING)sql";
@@ -216,16 +219,23 @@ Finished finish_dispatch(pqxx::work& w, long long dispatch_id, const std::string
                rules::Text::from_utf8("sent " + std::to_string(n) + " instances to " + target + " (dispatch " +
                                       std::to_string(dispatch_id) + ", version " + r[2].c_str() + ")"));
   Finished f;
-  f.study_completed = w.exec_params(kSettleWhenAllSent, study_uid, generation).affected_rows() > 0;
+  f.study_completed = w.exec_params(kSettleWhenAllSent, study_uid, generation,
+                                    to_state(pipeline::Transition::Complete),
+                                    from_states(pipeline::Transition::Complete))
+                          .affected_rows() > 0;
   for (const auto& row : w.exec_params(kFiles, dispatch_id)) f.files.emplace_back(row[0].c_str());
   return f;
 }
 
-void settle_without_dispatch(pqxx::work& w, const std::string& study_uid, int generation, const std::string& state,
+bool settle_without_dispatch(pqxx::work& w, const std::string& study_uid, int generation, pipeline::Transition how,
                              const std::string& why) {
-  w.exec_params(kSettle, study_uid, generation, state);
-  record_event(w, study_uid, "", "dispatcher", state == "unsupported" ? "unsupported" : "not-redispatched",
+  if (how != pipeline::Transition::SettleUnsupported && how != pipeline::Transition::SettleNothingNew)
+    throw std::invalid_argument("settle_without_dispatch: " + std::string(pipeline::to_string(how)));
+  if (w.exec_params(kSettle, study_uid, generation, to_state(how), from_states(how)).affected_rows() == 0) return false;
+  record_event(w, study_uid, "", "dispatcher",
+               how == pipeline::Transition::SettleUnsupported ? "unsupported" : "not-redispatched",
                rules::Text::from_utf8(why));
+  return true;
 }
 
 void record_deid_map(pqxx::work& w, const std::string& target, const std::string& study_uid,

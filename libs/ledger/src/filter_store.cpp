@@ -1,6 +1,7 @@
 #include "pacspull/ledger/filter_store.hpp"
 
 #include "pacspull/ledger/ledger.hpp"
+#include "state_sql.hpp"
 
 namespace pacspull::ledger {
 namespace {
@@ -17,12 +18,12 @@ UPDATE series SET verdict = $3, verdict_rule = $4, verdict_reason = $5, looked_a
 WHERE series_uid = $1)sql";
 constexpr const char* kMarkFiltered = R"sql(
 UPDATE studies SET filtered_generation = $2, state_changed_at = now()
-WHERE study_uid = $1 AND generation = $2 AND state = 'received' AND filtered_generation < $2)sql";
+WHERE study_uid = $1 AND generation = $2 AND state = $3 AND filtered_generation < $2)sql";
 constexpr const char* kStuckFiltered = R"sql(
 SELECT study_uid, generation, coalesce(pacs_instances, 0),
   (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid), short
 FROM studies s
-WHERE state = 'received' AND filtered_generation = generation AND dispatched_generation < generation
+WHERE state = $2 AND filtered_generation = generation AND dispatched_generation < generation
   AND state_changed_at < now() - make_interval(secs => $1)
 LIMIT 500)sql";
 constexpr const char* kSeriesPath = "SELECT first_instance_path FROM series WHERE series_uid = $1";
@@ -63,14 +64,16 @@ void record_verdict(pqxx::work& w, const std::string& study_uid, const std::stri
 }
 
 bool mark_filtered(pqxx::work& w, const std::string& study_uid, int generation, const std::string& summary) {
-  bool done = w.exec_params(kMarkFiltered, study_uid, generation).affected_rows() == 1;
+  bool done = w.exec_params(kMarkFiltered, study_uid, generation, state_name(pipeline::StudyState::Received))
+                  .affected_rows() == 1;
   if (done) record_event(w, study_uid, "", "filter", "filtered", rules::Text::from_utf8(summary));
   return done;
 }
 
 std::vector<ReceivedWork> stuck_filtered(pqxx::work& w, std::chrono::seconds older_than) {
   std::vector<ReceivedWork> out;
-  for (const auto& row : w.exec_params(kStuckFiltered, static_cast<double>(older_than.count())))
+  for (const auto& row : w.exec_params(kStuckFiltered, static_cast<double>(older_than.count()),
+                                       state_name(pipeline::StudyState::Received)))
     out.push_back(ReceivedWork{row[0].c_str(), row[1].as<int>(), row[2].as<long>(), row[3].as<long>(), row[4].as<bool>()});
   return out;
 }

@@ -1,6 +1,7 @@
 #include "pacspull/ledger/finder_store.hpp"
 
 #include "pacspull/ledger/ledger.hpp"
+#include "state_sql.hpp"
 
 namespace pacspull::ledger {
 namespace {
@@ -26,20 +27,20 @@ WHERE study_uid = $1)sql";
 
 constexpr const char* kInsertStudy = R"sql(
 INSERT INTO studies (study_uid, accession_number, patient_id, study_date, exam_time, modalities, description,
-                     pacs_instances, pull_at_once, first_seen_at, state_changed_at)
-VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, $9, to_timestamp($10), to_timestamp($10)))sql";
+                     pacs_instances, pull_at_once, first_seen_at, state_changed_at, state)
+VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, $9, to_timestamp($10), to_timestamp($10), $11))sql";
 
 constexpr const char* kUpdateCount = "UPDATE studies SET pacs_instances = $2 WHERE study_uid = $1";
 
 constexpr const char* kQueueStudy = R"sql(
-UPDATE studies SET state = 'queued', generation = generation + 1, stable_at = to_timestamp($2),
+UPDATE studies SET state = $4, generation = generation + 1, stable_at = to_timestamp($2),
   state_changed_at = to_timestamp($2), pacs_instances = $3
-WHERE study_uid = $1 RETURNING generation, priority, extract(epoch FROM exam_time)::bigint)sql";
+WHERE study_uid = $1 AND state = ANY($5::text[]) RETURNING generation, priority, extract(epoch FROM exam_time)::bigint)sql";
 
 constexpr const char* kRegrowStudy = R"sql(
-UPDATE studies SET state = 'found', pacs_instances = $2, first_seen_at = to_timestamp($3),
+UPDATE studies SET state = $4, pacs_instances = $2, first_seen_at = to_timestamp($3),
   state_changed_at = to_timestamp($3), repulls = 0, short = false
-WHERE study_uid = $1)sql";
+WHERE study_uid = $1 AND state = ANY($5::text[]))sql";
 
 constexpr const char* kUpsertLocation = R"sql(
 INSERT INTO study_locations (study_uid, pacs, pacs_instances) VALUES ($1, $2, $3)
@@ -50,9 +51,9 @@ SELECT study_uid FROM studies WHERE study_uid = $1 OR accession_number = $1 OR p
 ORDER BY first_seen_at DESC LIMIT 50)sql";
 
 constexpr const char* kManualQueue = R"sql(
-UPDATE studies s SET state = 'queued', generation = generation + 1, priority = greatest(priority, $2),
+UPDATE studies s SET state = $4, generation = generation + 1, priority = greatest(priority, $2),
   state_changed_at = to_timestamp($3), repulls = 0
-WHERE study_uid = $1
+WHERE study_uid = $1 AND state = ANY($5::text[])
 RETURNING generation, priority, extract(epoch FROM exam_time)::bigint,
   (SELECT pacs FROM study_locations l WHERE l.study_uid = s.study_uid ORDER BY last_seen_at DESC LIMIT 1))sql";
 
@@ -60,7 +61,7 @@ constexpr const char* kStuckQueued = R"sql(
 SELECT s.study_uid, s.generation, s.priority, extract(epoch FROM s.exam_time)::bigint,
   (SELECT pacs FROM study_locations l WHERE l.study_uid = s.study_uid ORDER BY first_seen_at LIMIT 1)
 FROM studies s
-WHERE s.state = 'queued' AND s.state_changed_at < to_timestamp($2) - make_interval(secs => $1)
+WHERE s.state = $3 AND s.state_changed_at < to_timestamp($2) - make_interval(secs => $1)
   AND NOT EXISTS (SELECT 1 FROM move_jobs j WHERE j.study_uid = s.study_uid AND j.generation = s.generation)
 LIMIT 500)sql";
 
@@ -117,7 +118,8 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
   std::optional<long long> exam = s.exam_time ? std::optional<long long>(epoch(*s.exam_time)) : std::nullopt;
   if (!known) {
     w.exec_params(kInsertStudy, s.study_uid, s.accession_number.str(), s.patient_id.str(), s.study_date.str(), exam,
-                  s.modalities.str(), s.description.str(), s.pacs_instances, s.pull_at_once, epoch(now));
+                  s.modalities.str(), s.description.str(), s.pacs_instances, s.pull_at_once, epoch(now),
+                  to_state(pipeline::Transition::Discover));
     record_raw_texts(w, s.study_uid, "", s.raws, "finder");
     std::string where;
     for (const auto& [pacs, n] : s.locations) where += (where.empty() ? "" : ", ") + pacs;
@@ -141,11 +143,15 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
       if (known) record_event(w, s.study_uid, "", "finder", "waiting", rules::Text::from_utf8(out.decision.reason));
       break;
     case FindAction::Regrow:
-      w.exec_params(kRegrowStudy, s.study_uid, s.pacs_instances, epoch(now));
+      w.exec_params(kRegrowStudy, s.study_uid, s.pacs_instances, epoch(now), to_state(pipeline::Transition::Regrow),
+                    from_states(pipeline::Transition::Regrow));
       record_event(w, s.study_uid, "", "finder", "regrow", rules::Text::from_utf8(out.decision.reason));
       break;
     case FindAction::Queue: {
-      pqxx::row q = w.exec_params1(kQueueStudy, s.study_uid, epoch(now), s.pacs_instances);
+      // The row is locked and on_found queues only a found study: no row back is a broken
+      // invariant, and the transaction rolls back.
+      pqxx::row q = w.exec_params1(kQueueStudy, s.study_uid, epoch(now), s.pacs_instances,
+                                   to_state(pipeline::Transition::Queue), from_states(pipeline::Transition::Queue));
       MoveWork m;
       m.study_uid = s.study_uid;
       m.pacs = s.locations.empty() ? std::string() : s.locations.front().first;
@@ -176,7 +182,8 @@ std::vector<MoveWork> request_manual_pull(pqxx::work& w, const rules::Text& key,
   std::vector<MoveWork> out;
   for (const auto& row : w.exec_params(kManualMatch, key.str())) {
     std::string uid = row[0].c_str();
-    pqxx::row q = w.exec_params1(kManualQueue, uid, priority, epoch(now));
+    pqxx::row q = w.exec_params1(kManualQueue, uid, priority, epoch(now), to_state(pipeline::Transition::ManualPull),
+                                 from_states(pipeline::Transition::ManualPull));
     MoveWork m;
     m.study_uid = uid;
     m.generation = q[0].as<int>();
@@ -192,7 +199,8 @@ std::vector<MoveWork> request_manual_pull(pqxx::work& w, const rules::Text& key,
 
 std::vector<MoveWork> stuck_queued(pqxx::work& w, std::chrono::seconds older_than, core::Time now) {
   std::vector<MoveWork> out;
-  for (const auto& row : w.exec_params(kStuckQueued, static_cast<double>(older_than.count()), epoch(now))) {
+  for (const auto& row : w.exec_params(kStuckQueued, static_cast<double>(older_than.count()), epoch(now),
+                                       state_name(pipeline::StudyState::Queued))) {
     MoveWork m;
     m.study_uid = row[0].c_str();
     m.generation = row[1].as<int>();

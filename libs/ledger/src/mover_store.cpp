@@ -1,6 +1,7 @@
 #include "pacspull/ledger/mover_store.hpp"
 
 #include "pacspull/ledger/ledger.hpp"
+#include "state_sql.hpp"
 
 namespace pacspull::ledger {
 namespace {
@@ -39,8 +40,8 @@ UPDATE move_jobs SET status = 'running', attempts = attempts + 1, started_at = t
 RETURNING attempts)sql";
 
 constexpr const char* kStudyPulling = R"sql(
-UPDATE studies SET state = 'pulling', state_changed_at = to_timestamp($3)
-WHERE study_uid = $1 AND generation = $2 AND state IN ('queued', 'found'))sql";
+UPDATE studies SET state = $4, state_changed_at = to_timestamp($3)
+WHERE study_uid = $1 AND generation = $2 AND state = ANY($5::text[]))sql";
 
 constexpr const char* kFinish = R"sql(
 UPDATE move_jobs SET status = $2, completed = $3, failed = $4, warning = $5, last_error = $6,
@@ -60,8 +61,8 @@ ON CONFLICT (study_uid, pacs) DO UPDATE SET last_seen_at = excluded.last_seen_at
   pacs_instances = coalesce(excluded.pacs_instances, study_locations.pacs_instances))sql";
 
 constexpr const char* kStudyFailed = R"sql(
-UPDATE studies SET state = 'failed', state_changed_at = to_timestamp($3)
-WHERE study_uid = $1 AND generation = $2 AND state IN ('queued', 'pulling')
+UPDATE studies SET state = $4, state_changed_at = to_timestamp($3)
+WHERE study_uid = $1 AND generation = $2 AND state = ANY($5::text[])
   AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.study_uid = $1))sql";
 
 constexpr const char* kNextDue = R"sql(
@@ -77,7 +78,7 @@ UPDATE move_jobs SET status = 'pending', attempts = 0, not_before = to_timestamp
 WHERE id = $1 AND status IN ('failed', 'superseded') RETURNING study_uid)sql";
 
 constexpr const char* kRetryStudy = R"sql(
-UPDATE studies SET state = 'queued', state_changed_at = to_timestamp($2) WHERE study_uid = $1 AND state = 'failed')sql";
+UPDATE studies SET state = $3, state_changed_at = to_timestamp($2) WHERE study_uid = $1 AND state = ANY($4::text[]))sql";
 
 long long epoch(core::Time t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -146,7 +147,8 @@ std::optional<MoveJobRow> claim_next_job(pqxx::work& w, core::Time now, const st
   j.work.series_uids = split_uids(row[12].c_str());
   j.attempts = w.exec_params1(kMarkRunning, j.id, epoch(now), mover_id, static_cast<long long>(lease.count()))[0].as<int>();
   j.status = "running";
-  w.exec_params(kStudyPulling, j.work.study_uid, j.work.generation, epoch(now));
+  w.exec_params(kStudyPulling, j.work.study_uid, j.work.generation, epoch(now),
+                to_state(pipeline::Transition::StartPull), from_states(pipeline::Transition::StartPull));
   return j;
 }
 
@@ -167,7 +169,8 @@ void finish_job(pqxx::work& w, const MoveJobRow& job, const MoveAttempt& a, cons
                        std::to_string(a.failed) + " failed; " + d.reason;
   record_event(w, job.work.study_uid, job.work.series_uid, "mover", a.success ? "moved" : "move-failed", rules::Text::from_utf8(detail));
   if (d.next == pipeline::JobNext::Failed)
-    w.exec_params(kStudyFailed, job.work.study_uid, job.work.generation, epoch(now));
+    w.exec_params(kStudyFailed, job.work.study_uid, job.work.generation, epoch(now),
+                  to_state(pipeline::Transition::MoveFailed), from_states(pipeline::Transition::MoveFailed));
 }
 
 StudySources study_sources(pqxx::work& w, const std::string& study_uid) {
@@ -222,7 +225,8 @@ std::vector<MoveJobRow> list_jobs(pqxx::work& w, const std::string& status, int 
 bool retry_job(pqxx::work& w, long long id, core::Time now) {
   pqxx::result r = w.exec_params(kRetry, id, epoch(now));
   if (r.empty()) return false;
-  w.exec_params(kRetryStudy, r[0][0].c_str(), epoch(now));
+  w.exec_params(kRetryStudy, r[0][0].c_str(), epoch(now), to_state(pipeline::Transition::OperatorRetry),
+                from_states(pipeline::Transition::OperatorRetry));
   record_event(w, r[0][0].c_str(), "", "mover", "retry", rules::Text::from_utf8("operator re-queued move job " + std::to_string(id)));
   return true;
 }

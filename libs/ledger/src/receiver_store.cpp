@@ -1,6 +1,7 @@
 #include "pacspull/ledger/receiver_store.hpp"
 
 #include "pacspull/ledger/ledger.hpp"
+#include "state_sql.hpp"
 
 namespace pacspull::ledger {
 namespace {
@@ -9,7 +10,7 @@ namespace {
 // get a study row, marked unsolicited, and go through the same checks.
 constexpr const char* kEnsureStudy = R"sql(
 INSERT INTO studies (study_uid, accession_number, patient_id, study_date, state, unsolicited, generation)
-VALUES ($1, $2, $3, $4, 'pulling', true, 1)
+VALUES ($1, $2, $3, $4, $5, true, 1)
 ON CONFLICT (study_uid) DO NOTHING)sql";
 
 constexpr const char* kEnsureSeries = R"sql(
@@ -27,13 +28,15 @@ RETURNING 1)sql";
 
 // New images for a settled study reopen it under a new generation so the checker,
 // filter and dispatcher look at it again (the dispatcher re-informs only if better).
+// $2: the states Transition::Reopen leaves (a new generation), $3: pulling, the state
+// both Reopen and InstanceArrived lead to, $4: the states either leaves.
 constexpr const char* kLockState = "SELECT state FROM studies WHERE study_uid = $1 FOR UPDATE";
 constexpr const char* kTouchStudy = R"sql(
 UPDATE studies SET last_instance_at = now(),
-  generation = CASE WHEN state IN ('received', 'unsupported', 'completed', 'failed') THEN generation + 1 ELSE generation END,
-  state_changed_at = CASE WHEN state = 'pulling' THEN state_changed_at ELSE now() END,
-  state = 'pulling'
-WHERE study_uid = $1)sql";
+  generation = CASE WHEN state = ANY($2::text[]) THEN generation + 1 ELSE generation END,
+  state_changed_at = CASE WHEN state = $3 THEN state_changed_at ELSE now() END,
+  state = $3
+WHERE study_uid = $1 AND state = ANY($4::text[]))sql";
 
 // An instance whose file left the store after hand-off (003_storage) and arrives again.
 constexpr const char* kReviveInstance = R"sql(
@@ -55,7 +58,8 @@ RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i) {
   RecordedInstance out;
   const std::string& study = i.study_uid.str();
   const std::string& series = i.series_uid.str();
-  w.exec_params(kEnsureStudy, study, i.accession_number.str(), i.patient_id.str(), i.study_date.str());
+  w.exec_params(kEnsureStudy, study, i.accession_number.str(), i.patient_id.str(), i.study_date.str(),
+                to_state(pipeline::Transition::Unsolicited));
   // The study row is locked first, before any row that references it is inserted: the
   // foreign keys of a new series or instance take a share lock on it, and two transactions
   // that each held that share lock and then asked for the update lock deadlocked (seen with
@@ -75,8 +79,11 @@ RecordedInstance record_instance(pqxx::work& w, const InstanceRow& i) {
     out.file_gone = !r.empty() && r[0][0].as<bool>();
   }
   if (out.new_instance) {
-    w.exec_params(kTouchStudy, study);
-    out.reopened = before != "pulling" && before != "queued" && before != "found";
+    using pipeline::Transition;
+    w.exec_params(kTouchStudy, study, from_states(Transition::Reopen), to_state(Transition::Reopen),
+                  state_array(pipeline::legal_from(Transition::Reopen) | pipeline::legal_from(Transition::InstanceArrived)));
+    const auto was = pipeline::parse_state(before);
+    out.reopened = was && pipeline::is_legal(Transition::Reopen, *was);
     if (out.reopened)
       record_event(w, study, series, "receiver", "reopened",
                    rules::Text::from_utf8("new image for a " + before + " study: it goes round again"));

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "pacspull/ledger/ledger.hpp"
+#include "state_sql.hpp"
 
 namespace pacspull::ledger {
 namespace {
@@ -19,9 +20,10 @@ FROM studies s)sql";
 
 // Narrows to studies that may be due ($2: now - keep_after_dispatch, $3: now - retention),
 // so studies waiting out their retention never crowd the batch; deletion_due decides.
+// $4: the settled states, $5: those the dispatcher settles (completed, unsupported).
 constexpr const char* kSettledWithFiles = R"sql(
-WHERE s.files_deleted_at IS NULL AND s.state IN ('unsupported', 'completed', 'failed')
-  AND ((s.state_changed_at <= to_timestamp($2) AND s.state IN ('completed', 'unsupported')
+WHERE s.files_deleted_at IS NULL AND s.state = ANY($4::text[])
+  AND ((s.state_changed_at <= to_timestamp($2) AND s.state = ANY($5::text[])
         AND EXISTS (SELECT 1 FROM dispatches d WHERE d.study_uid = s.study_uid AND d.status = 'sent'))
        OR s.state_changed_at <= to_timestamp($3))
 ORDER BY s.state_changed_at LIMIT $1)sql";
@@ -70,7 +72,8 @@ std::vector<StoredStudyRow> settled_studies_with_files(pqxx::work& w, const pipe
   std::vector<StoredStudyRow> out;
   for (const auto& r : w.exec_params(std::string(kStudyFacts) + kSettledWithFiles, limit,
                                      epoch_seconds(now - policy.keep_after_dispatch),
-                                     epoch_seconds(now - policy.retention)))
+                                     epoch_seconds(now - policy.retention), state_array(pipeline::settled_states()),
+                                     state_array({pipeline::StudyState::Completed, pipeline::StudyState::Unsupported})))
     out.push_back(to_row(r));
   return out;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pacspull/core/time.hpp"
+#include "pacspull/pipeline/state.hpp"
 #include "pacspull/rules/text.hpp"
 
 namespace pacspull::ledger {
@@ -91,8 +92,10 @@ struct Finished {
 // study is completed (the study row is locked first, so two targets finishing at once
 // cannot both miss it).
 Finished finish_dispatch(pqxx::work& w, long long dispatch_id, const std::string& study_uid, int generation);
-// Settles a generation without sending: `state` is unsupported or completed.
-void settle_without_dispatch(pqxx::work& w, const std::string& study_uid, int generation, const std::string& state,
+// Settles a received generation without sending: `how` is Transition::SettleUnsupported or
+// SettleNothingNew (std::invalid_argument otherwise). False (nothing recorded) when the
+// study is no longer in a state the transition leaves (reopened, settled meanwhile).
+bool settle_without_dispatch(pqxx::work& w, const std::string& study_uid, int generation, pipeline::Transition how,
                              const std::string& why);
 // What a de-identified copy replaced for `target` (first mapping wins; derived values are
 // deterministic, so a repeat is the same).
