@@ -11,6 +11,7 @@
 #include "pacspull/core/time.hpp"
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/ledger/timeline.hpp"
+#include "pacspull/runtime/service.hpp"
 #include "pacspull/pipeline/progress.hpp"
 #include "pacspull/rules/text.hpp"
 
@@ -242,9 +243,7 @@ int cmd_parked_list(Cli& cli) {
 int cmd_parked_retry(Cli& cli, long long id) {
   const auto& site = cli.site();
   ledger::Ledger l(site.ledger_url);
-  bus::Options bo;
-  bo.url = site.bus_url;
-  bo.name = "pacspull-pullctl";
+  bus::Options bo = runtime::bus_options(site, "pacspull-pullctl");  // credentials and TLS too
   bo.connect_attempts = 2;
   std::unique_ptr<bus::Bus> b;
   try {

@@ -255,7 +255,146 @@ void read_targets(Reader& r, const YAML::Node& list, bool given, SiteConfig& c) 
   }
 }
 
+// A secret: `<path>.<key>` (env PACSPULL_<PATH>_<KEY>, or the alias env name) or the content
+// of the file `<path>.<key>_file` names (env PACSPULL_<PATH>_<KEY>_FILE or <alias>_FILE: Docker
+// and Kubernetes secrets are files), trailing newline removed. Placeholders are refused.
+void read_secret(Reader& r, const YAML::Node& s, const std::string& path, const std::string& key,
+                 const Environment& env, const std::string& alias, std::string& out) {
+  std::string value, file;
+  const std::string file_key = key + "_file";
+  r.text(s, path, key.c_str(), value);
+  r.text(s, path, file_key.c_str(), file);
+  if (auto it = env.find(alias); value.empty() && it != env.end()) value = it->second;
+  if (auto it = env.find(alias + "_FILE"); file.empty() && it != env.end()) file = it->second;
+  const YAML::Node at = s.IsMap() && s[key].IsDefined() ? s[key] : s.IsMap() && s[file_key].IsDefined() ? s[file_key] : s;
+  const std::string name = "'" + path + "." + key + "'";
+  if (!value.empty() && !file.empty()) {
+    r.error(at, "give " + name + " or '" + path + "." + file_key + "', not both");
+    return;
+  }
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      r.error(at, "cannot read the secret file '" + file + "' (" + path + "." + file_key + ")");
+      return;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    value = ss.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (value.empty()) r.error(at, "the secret file '" + file + "' (" + path + "." + file_key + ") is empty");
+  }
+  if (is_placeholder_secret(value))
+    r.error(at, name + " is a placeholder ('" + value + "'): set a real secret (issue 11: no service starts with one)");
+  out = value;
+}
+
+// The password inside a URL's user information ("scheme://user:password@host"), or a
+// libpq key=value string's password=..., "" when none.
+std::string url_password(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    size_t at = url.find('@', scheme + 3);
+    size_t colon = url.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) return url.substr(colon + 1, at - colon - 1);
+    return "";
+  }
+  size_t p = url.find("password=");
+  if (p == std::string::npos) return "";
+  size_t end = url.find(' ', p);
+  std::string v = url.substr(p + 9, end == std::string::npos ? std::string::npos : end - p - 9);
+  if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+// Ledger and bus credentials and TLS (issue 11 part 4).
+void read_credentials(Reader& r, const YAML::Node& root, const Environment& env, SiteConfig& c) {
+  const YAML::Node l = root["ledger"];
+  std::string user, password;
+  r.text(l, "ledger", "user", user);
+  if (auto it = env.find("PACSPULL_PG_USER"); user.empty() && it != env.end()) user = it->second;
+  read_secret(r, l, "ledger", "password", env, "PACSPULL_PG_PASSWORD", password);
+  if (is_placeholder_secret(url_password(c.ledger_url)))
+    r.error(l.IsMap() && l["url"].IsDefined() ? l["url"] : root,
+            "'ledger.url' carries a placeholder password ('" + url_password(c.ledger_url) + "'): set a real secret");
+  c.ledger_url = with_pg_credentials(c.ledger_url, user, password);
+  r.text(l, "ledger", "migrate", c.ledger_migrate);
+  if (c.ledger_migrate != "auto" && c.ledger_migrate != "off")
+    r.error(l.IsMap() && l["migrate"].IsDefined() ? l["migrate"] : root,
+            "'ledger.migrate' must be auto or off, not '" + c.ledger_migrate + "'");
+
+  const YAML::Node b = root["bus"];
+  auto& a = c.bus_auth;
+  r.text(b, "bus", "user", a.user);
+  if (auto it = env.find("PACSPULL_NATS_USER"); a.user.empty() && it != env.end()) a.user = it->second;
+  read_secret(r, b, "bus", "password", env, "PACSPULL_NATS_PASSWORD", a.password);
+  read_secret(r, b, "bus", "token", env, "PACSPULL_NATS_TOKEN", a.token);
+  r.text(b, "bus", "credentials_file", a.credentials_file);
+  read_flag(r, b, "bus", "tls", a.tls);
+  r.text(b, "bus", "tls_ca_file", a.tls_ca_file);
+  r.text(b, "bus", "tls_cert_file", a.tls_cert_file);
+  r.text(b, "bus", "tls_key_file", a.tls_key_file);
+  const YAML::Node at = b.IsDefined() ? b : root;
+  if (!a.password.empty() && a.user.empty()) r.error(at, "'bus.password' needs 'bus.user'");
+  if ((!a.user.empty()) + (!a.token.empty()) + (!a.credentials_file.empty()) > 1)
+    r.error(at, "give one of 'bus.user'/'bus.password', 'bus.token' or 'bus.credentials_file'");
+  if (a.tls_cert_file.empty() != a.tls_key_file.empty())
+    r.error(at, "'bus.tls_cert_file' and 'bus.tls_key_file' go together");
+  if (is_placeholder_secret(url_password(c.bus_url)))
+    r.error(at, "'bus.url' carries a placeholder password: set a real secret");
+}
+
 }  // namespace
+
+bool is_placeholder_secret(const std::string& secret) {
+  std::string k;
+  for (char ch : secret)
+    if (std::isalnum(static_cast<unsigned char>(ch))) k += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (k.empty()) return false;
+  static const std::set<std::string> kPlaceholders{"changeme", "placeholder", "password", "secret", "replaceme",
+                                                   "changethis", "todo", "xxx", "example"};
+  return kPlaceholders.count(k) > 0 || k.find("changeme") != std::string::npos ||
+         k.find("placeholder") != std::string::npos;
+}
+
+std::string with_pg_credentials(const std::string& url, const std::string& user, const std::string& password) {
+  if (user.empty() && password.empty()) return url;
+  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  std::string out = url;
+  if (uri) {
+    auto encode = [](const std::string& v) {
+      static const char* hex = "0123456789ABCDEF";
+      std::string e;
+      for (unsigned char ch : v) {
+        if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') e += static_cast<char>(ch);
+        else {
+          e += '%';
+          e += hex[ch >> 4];
+          e += hex[ch & 15];
+        }
+      }
+      return e;
+    };
+    char sep = url.find('?') == std::string::npos ? '?' : '&';
+    if (!user.empty()) {
+      out += sep + std::string("user=") + encode(user);
+      sep = '&';
+    }
+    if (!password.empty()) out += sep + std::string("password=") + encode(password);
+    return out;
+  }
+  auto quote = [](const std::string& v) {
+    std::string q = "'";
+    for (char ch : v) {
+      if (ch == '\'' || ch == '\\') q += '\\';
+      q += ch;
+    }
+    return q + "'";
+  };
+  if (!user.empty()) out += " user=" + quote(user);
+  if (!password.empty()) out += " password=" + quote(password);
+  return out;
+}
 
 Environment process_environment() {
   Environment env;
@@ -297,11 +436,13 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   } catch (const std::exception& e) {
     r.error(root["timezone"], std::string("'timezone': ") + e.what());
   }
-  r.only(root["ledger"], "ledger", {"url"});
+  r.only(root["ledger"], "ledger", {"url", "user", "password", "password_file", "migrate"});
   r.text(root["ledger"], "ledger", "url", c.ledger_url, true);
-  r.only(root["bus"], "bus", {"url", "stream_replicas"});
+  r.only(root["bus"], "bus", {"url", "stream_replicas", "user", "password", "password_file", "token", "token_file",
+                              "credentials_file", "tls", "tls_ca_file", "tls_cert_file", "tls_key_file"});
   r.text(root["bus"], "bus", "url", c.bus_url, true);
   r.integer(root["bus"], "bus", "stream_replicas", c.bus_stream_replicas, 1, 5);  // JetStream allows at most 5
+  read_credentials(r, root, env, c);
   r.duration(root, "", "reconcile_after", c.reconcile_after);
 
   const YAML::Node local = root["local"];
@@ -416,8 +557,9 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.duration(ck, "checker", "scan_interval", c.checker.scan_interval);
   r.ports(ck, "checker", c.checker.ports);
 
-  r.only(root["dispatcher"], "dispatcher", {"grpc_port", "metrics_port"});
+  r.only(root["dispatcher"], "dispatcher", {"grpc_port", "metrics_port", "event_identifiers"});
   r.ports(root["dispatcher"], "dispatcher", c.dispatcher.ports);
+  read_flag(r, root["dispatcher"], "dispatcher", "event_identifiers", c.dispatcher.event_identifiers);
 
   std::vector<std::string> errors = r.errors();
   try {

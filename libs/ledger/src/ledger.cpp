@@ -17,6 +17,16 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(727274)";
 constexpr const char* kAppliedVersions = "SELECT version FROM schema_migrations";
 constexpr const char* kMaxVersion = "SELECT coalesce(max(version), 0) FROM schema_migrations";
 constexpr const char* kRecordMigration = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
+// Migration 9's grants, refreshed after every migration run (tables added later included).
+constexpr const char* kGrantServiceRoles = R"sql(
+SELECT pacspull_grant_service_roles() WHERE to_regprocedure('pacspull_grant_service_roles()') IS NOT NULL)sql";
+constexpr const char* kMayMigrate = R"sql(
+SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+    OR CASE WHEN to_regclass('schema_migrations') IS NULL
+            THEN has_schema_privilege(current_schema(), 'CREATE')
+            ELSE pg_has_role((SELECT tableowner FROM pg_tables WHERE tablename = 'schema_migrations'
+                                AND schemaname = current_schema()), 'USAGE') END)sql";
+
 constexpr const char* kInsertEvent = R"sql(
 INSERT INTO events (study_uid, series_uid, service, kind, detail, attrs)
 VALUES (nullif($1, ''), nullif($2, ''), $3, $4, $5, nullif($6, '')::jsonb))sql";
@@ -81,8 +91,40 @@ int Ledger::migrate() {
       w.exec(m.sql);
       w.exec_params(kRecordMigration, m.version, m.name);
     }
+    w.exec(kGrantServiceRoles);
     return w.exec1(kMaxVersion)[0].as<int>();
   });
+}
+
+bool Ledger::may_migrate() {
+  return transact([](pqxx::work& w) { return w.exec1(kMayMigrate)[0].as<bool>(false); });
+}
+
+std::vector<int> Ledger::missing_migrations() {
+  return transact([](pqxx::work& w) {
+    std::set<int> applied;
+    // to_regclass first: a query naming a missing table fails at parse time.
+    if (w.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>())
+      for (const auto& row : w.exec(kAppliedVersions)) applied.insert(row[0].as<int>());
+    std::vector<int> missing;
+    for (const auto& m : migrations())
+      if (!applied.count(m.version)) missing.push_back(m.version);
+    return missing;
+  });
+}
+
+int Ledger::prepare_schema(SchemaMode mode) {
+  if (mode == SchemaMode::Auto && may_migrate()) return migrate();
+  std::vector<int> missing = missing_migrations();
+  if (!missing.empty()) {
+    std::string list;
+    for (int v : missing) list += (list.empty() ? "" : ", ") + std::to_string(v);
+    throw LedgerError("the ledger schema lacks migration(s) " + list +
+                          (mode == SchemaMode::Auto ? " and this role may not apply them" : " (ledger.migrate: off)") +
+                          ": run `pacspull-<service> --migrate` once with the owner role",
+                      false);
+  }
+  return transact([](pqxx::work& w) { return w.exec1(kMaxVersion)[0].as<int>(); });
 }
 
 bool Ledger::healthy() {

@@ -155,6 +155,55 @@ void watch_readiness(Context& ctx) {
 
 }  // namespace
 
+bus::Options bus_options(const config::SiteConfig& c, const std::string& name) {
+  bus::Options bo;
+  bo.url = c.bus_url;
+  bo.stream_replicas = c.bus_stream_replicas;
+  bo.name = name;
+  bo.user = c.bus_auth.user;
+  bo.password = c.bus_auth.password;
+  bo.token = c.bus_auth.token;
+  bo.credentials_file = c.bus_auth.credentials_file;
+  bo.tls = c.bus_auth.tls;
+  bo.tls_ca_file = c.bus_auth.tls_ca_file;
+  bo.tls_cert_file = c.bus_auth.tls_cert_file;
+  bo.tls_key_file = c.bus_auth.tls_key_file;
+  // Each user's replies under its own prefix (deploy/nats/nats-server.conf lets it read only those).
+  if (!bo.user.empty()) bo.inbox_prefix = "_INBOX_" + bo.user;
+  return bo;
+}
+
+int migrate_once(ledger::Ledger& ledger) {
+  try {
+    int version = ledger.migrate();
+    spdlog::info("ledger: migrated (schema version {})", version);
+    const auto env = config::process_environment();
+    for (const char* svc : {"FINDER", "MOVER", "RECEIVER", "FILTER", "CHECKER", "DISPATCHER", "OPERATOR"}) {
+      const std::string name = std::string("PACSPULL_ROLE_PASSWORD_") + svc;
+      std::string password;
+      if (auto it = env.find(name); it != env.end()) password = it->second;
+      if (auto it = env.find(name + "_FILE"); password.empty() && it != env.end()) {
+        std::ifstream in(it->second, std::ios::binary);
+        if (!in) throw std::runtime_error("cannot read " + name + "_FILE " + it->second);
+        std::getline(in, password);
+        if (!password.empty() && password.back() == '\r') password.pop_back();
+      }
+      if (password.empty()) continue;
+      if (config::is_placeholder_secret(password)) throw std::runtime_error(name + " is a placeholder: set a real secret");
+      std::string role = "pacspull_" + std::string(svc);
+      for (auto& ch : role) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      ledger.transact([&](pqxx::work& w) {
+        w.exec("ALTER ROLE " + w.quote_name(role) + " LOGIN PASSWORD " + w.quote(password));
+      });
+      spdlog::info("ledger: role {} may log in (password from {})", role, name);
+    }
+    return kExitOk;
+  } catch (const std::exception& e) {
+    spdlog::critical("ledger: migration failed: {}", e.what());
+    return kExitLedgerUnreachable;
+  }
+}
+
 std::unique_ptr<ledger::Ledger> Context::open_ledger() const {
   return std::make_unique<ledger::Ledger>(config.ledger_url);
 }
@@ -165,6 +214,10 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   CLI::App app{"pacspull " + service};
   std::string config_path = "/etc/pacspull/site.yaml";
   app.add_option("-c,--config", config_path, "site configuration file")->capture_default_str();
+  bool migrate_only = false;
+  app.add_flag("--migrate", migrate_only,
+               "apply the ledger migrations (connected as the schema's owner), give the service roles named in "
+               "PACSPULL_ROLE_PASSWORD_<SERVICE>[_FILE] their login, and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -193,18 +246,16 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   ctx.ports = ports(ctx.config);
   try {
     ctx.ledger = std::make_unique<ledger::Ledger>(ctx.config.ledger_url);
-    int version = ctx.ledger->migrate();
+    if (migrate_only) return migrate_once(*ctx.ledger);
+    int version = ctx.ledger->prepare_schema(ctx.config.ledger_migrate == "off" ? ledger::Ledger::SchemaMode::Check
+                                                                                : ledger::Ledger::SchemaMode::Auto);
     spdlog::info("ledger ready (schema version {})", version);
   } catch (const std::exception& e) {
     spdlog::critical("ledger: {}", e.what());
     return kExitLedgerUnreachable;
   }
   try {
-    bus::Options bo;
-    bo.url = ctx.config.bus_url;
-    bo.stream_replicas = ctx.config.bus_stream_replicas;
-    bo.name = "pacspull-" + service;
-    ctx.bus = bus::Bus::connect(bo);
+    ctx.bus = bus::Bus::connect(bus_options(ctx.config, "pacspull-" + service));
     declare_pipeline(*ctx.bus);
   } catch (const std::exception& e) {
     spdlog::critical("bus: {}", e.what());

@@ -53,8 +53,23 @@ struct ServicePorts {
 
 struct SiteConfig {
   std::string site;
+  // The PostgreSQL connection string, with `ledger.user` / `ledger.password` (or
+  // `ledger.password_file`, env PACSPULL_LEDGER_PASSWORD_FILE or PACSPULL_PG_PASSWORD_FILE)
+  // folded in at load. libpq honours `sslmode` (and sslrootcert...) given in the url.
   std::string ledger_url;
+  // `ledger.migrate`: auto (the default: migrate at start-up when connected as a role that
+  // may, i.e. the schema's owner; otherwise only check the schema is current) or off (never;
+  // the one-shot `pacspull-<service> --migrate` with the owner role does it).
+  std::string ledger_migrate = "auto";
   std::string bus_url;
+  // NATS credentials and TLS (`bus.user`, `bus.password[_file]`, `bus.token[_file]`,
+  // `bus.credentials_file`, `bus.tls`, `bus.tls_ca_file`, `bus.tls_cert_file`, `bus.tls_key_file`;
+  // env PACSPULL_NATS_PASSWORD[_FILE] too). Secrets never appear in log lines.
+  struct BusAuth {
+    std::string user, password, token, credentials_file;
+    bool tls = false;
+    std::string tls_ca_file, tls_cert_file, tls_key_file;
+  } bus_auth;
   // `bus.stream_replicas`: JetStream replicas of every stream the services create (1 for a
   // single nats-server; 3 for the k8s 3-node cluster, which then survives one node's loss).
   int bus_stream_replicas = 1;
@@ -164,6 +179,11 @@ struct SiteConfig {
   } checker;
 
   struct Dispatcher {
+    // `dispatcher.event_identifiers`: DispatchDone (bus subject pacspull.dispatch.done) carries
+    // the study's AccessionNumber and PatientID for targets that are not de-identified. Off by
+    // default (issue 11 part 5): the AI backend finds the study by its StudyInstanceUID; a site
+    // whose backend needs them turns it on, knowing the bus then carries PHI.
+    bool event_identifiers = false;
     ServicePorts ports{50056, 9106};
   } dispatcher;
 
@@ -178,6 +198,13 @@ Environment process_environment();
 // Loads and validates; throws ConfigError listing every problem ("site.yaml:12: ...").
 SiteConfig load_site_config(const std::filesystem::path& file, const Environment& env = process_environment());
 SiteConfig parse_site_config(const std::string& yaml_text, const std::string& origin, const Environment& env = {});
+
+// A secret that is obviously a placeholder left from an example ("changeme", "CHANGE_ME",
+// "placeholder", ...): services refuse to start with one (issue 11 part 4).
+bool is_placeholder_secret(const std::string& secret);
+
+// `url` (a libpq URI or key=value string) with user and password added (either may be empty).
+std::string with_pg_credentials(const std::string& url, const std::string& user, const std::string& password);
 
 // "500ms", "30s", "5m", "2h", "0" -> milliseconds; throws std::invalid_argument.
 Millis parse_duration(const std::string& text);

@@ -39,8 +39,22 @@ class Ledger {
   explicit Ledger(std::string url) : Ledger(std::move(url), Options{}) {}
 
   // Applies the migrations not yet applied, under an advisory lock so that services
-  // starting together do not race. Returns the schema version.
+  // starting together do not race, then refreshes the service roles' grants (migration 9).
+  // Returns the schema version. Needs the schema's owner (or a superuser).
   int migrate();
+
+  // What a starting service does with the schema (`ledger.migrate`, issue 11 part 4):
+  // Auto migrates when connected as a role that may (may_migrate()), otherwise checks; Check
+  // never migrates. Either way it throws LedgerError(permanent) naming the missing migrations
+  // and the one-shot `--migrate` step when the schema is behind this build. Returns the
+  // schema version.
+  enum class SchemaMode { Auto, Check };
+  int prepare_schema(SchemaMode mode);
+  // True when the connected role owns the schema_migrations table (or, before the first
+  // migration, may create tables in the schema) or is a superuser.
+  bool may_migrate();
+  // The compiled migrations the database has not applied, by version.
+  std::vector<int> missing_migrations();
 
   // Runs `fn(work)` and commits. Retries the whole function on retryable failures, so
   // `fn` must not have side effects outside the transaction.

@@ -55,6 +55,14 @@ struct Context {
 using PortsOf = std::function<config::ServicePorts(const config::SiteConfig&)>;
 using Body = std::function<void(Context&)>;
 
+// The bus connection options of the site file (url, replicas, credentials, TLS).
+bus::Options bus_options(const config::SiteConfig& c, const std::string& name);
+
+// `--migrate`: applies the ledger migrations, gives the service roles named by
+// PACSPULL_ROLE_PASSWORD_<SERVICE>[_FILE] (FINDER ... DISPATCHER, OPERATOR) their login and
+// password, and returns the exit code (0, or 3 when it failed).
+int migrate_once(ledger::Ledger& ledger);
+
 // main() of every service: `return pacspull::runtime::run(argc, argv, "finder", ports, body);`
 int run(int argc, char** argv, const std::string& service, const PortsOf& ports, const Body& body);
 
