@@ -28,10 +28,18 @@ function(pacspull_test name)
     ENVIRONMENT "TCP_NODELAY=1;PACSPULL_SOURCE_DIR=${PROJECT_SOURCE_DIR};PACSPULL_BINARY_DIR=${PROJECT_BINARY_DIR}")
 endfunction()
 
-# pacspull_service(<name> SOURCES ... DEPS ...): a service executable.
+# pacspull_service(<name> APP ... DEPS ...): the service's app (composition root and
+# handlers, the APP sources) as a library pacspull::<name>_app, so tests drive its handlers
+# without starting a process, and the executable pacspull-<name> from main.cpp over it.
 function(pacspull_service name)
-  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
-  add_executable(pacspull-${name} ${A_SOURCES})
-  target_link_libraries(pacspull-${name} PRIVATE ${A_DEPS} pacspull_warnings)
+  cmake_parse_arguments(A "" "" "APP;SOURCES;DEPS" ${ARGN})
+  list(APPEND A_APP ${A_SOURCES})  # the older form, SOURCES main.cpp <app sources>
+  list(REMOVE_ITEM A_APP main.cpp)
+  add_library(pacspull_${name}_app STATIC ${A_APP})
+  add_library(pacspull::${name}_app ALIAS pacspull_${name}_app)
+  target_include_directories(pacspull_${name}_app PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(pacspull_${name}_app PUBLIC ${A_DEPS} PRIVATE pacspull_warnings)
+  add_executable(pacspull-${name} main.cpp)
+  target_link_libraries(pacspull-${name} PRIVATE pacspull_${name}_app pacspull_warnings)
   set_target_properties(pacspull-${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endfunction()

@@ -103,6 +103,10 @@ void DispatcherApp::run() {
 bus::Decision DispatcherApp::on_filtered(bus::Message& m) {
   events::v1::StudyReceived msg;
   if (auto parked = parse_or_park(ctx_, m, msg, [&] { return !msg.study_instance_uid().empty(); })) return *parked;
+  return on_filtered(msg);
+}
+
+bus::Decision DispatcherApp::on_filtered(const events::v1::StudyReceived& msg) {
   const std::string& uid = msg.study_instance_uid();
   try {
     auto s = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::study_to_dispatch(w, uid); });

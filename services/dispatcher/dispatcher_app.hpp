@@ -17,6 +17,7 @@
 
 #include "pacspull/bus/worker.hpp"
 #include "pacspull/dispatcher/v1/dispatcher.grpc.pb.h"
+#include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/dispatcher_store.hpp"
 #include "pacspull/pipeline/dispatch_plan.hpp"
 #include "pacspull/runtime/service.hpp"
@@ -30,6 +31,11 @@ class DispatcherApp : public dispatcher::v1::Dispatcher::Service {
   void run();
   grpc::Status ListDispatches(grpc::ServerContext*, const dispatcher::v1::ListDispatchesRequest*,
                               dispatcher::v1::ListDispatchesResponse*) override;
+  // The handler of pacspull.study.filtered for one decoded message: plans per target and
+  // queues the dispatches, or settles the study (unsupported / nothing new). Idempotent:
+  // a stale, settled or already queued generation is acknowledged and changes nothing.
+  // Uses the ledger only (tests call it directly).
+  bus::Decision on_filtered(const events::v1::StudyReceived& msg);
 
  private:
   using Target = config::SiteConfig::Target;

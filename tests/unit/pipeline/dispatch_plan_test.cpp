@@ -74,3 +74,22 @@ TEST_CASE("Targets take their families; the study settles by what all targets de
   auto dx_target = plan_dispatch(rs, candidates_for_target({ct("c", 1.0, 300, 1)}, {"DX"}), {});
   CHECK(dx_target.kind == DispatchPlan::Kind::Unsupported);
 }
+
+TEST_CASE("DX: a new image series re-informs with the whole study, the same study again does not") {
+  const rules::RuleSet rs;
+  auto first = plan_dispatch(rs, {dx("frontal", 1)}, {});
+  REQUIRE(first.kind == DispatchPlan::Kind::Send);
+  // A lateral view arrives after the frontal was dispatched: the whole study again.
+  auto late = plan_dispatch(rs, {dx("frontal", 1), dx("lateral", 2)}, {"frontal"}, 1);
+  CHECK(late.kind == DispatchPlan::Kind::Send);
+  CHECK(late.series.size() == 2);
+  CHECK(late.reason.find("new series") != std::string::npos);
+  // Nothing new (same series, same count): not re-informed.
+  auto same = plan_dispatch(rs, {dx("frontal", 1), dx("lateral", 2)}, {"lateral", "frontal"}, 2);
+  CHECK(same.kind == DispatchPlan::Kind::NotBetter);
+  // DX hands on every DX-family series, passed or not (only the algorithm tells the views
+  // apart): a late series that failed the rules is still part of the whole study.
+  auto failed = plan_dispatch(rs, {dx("frontal", 1), dx("view2", 2, false)}, {"frontal"}, 1);
+  CHECK(failed.kind == DispatchPlan::Kind::Send);
+  CHECK(failed.series.size() == 2);
+}
