@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   options.bind_host = "127.0.0.1";
   options.storage_root = root;
   options.max_associations = static_cast<size_t>(parallel) + 1;
+  options.callers.accept_any = true;  // storescu senders of the benchmark (issue 11: nobody by default)
   dicom::StoreScp scp(options, [&](const dicom::StoreScp::Stored&) {
     ++received;
     return dicom::StoreScp::SinkResult::Ok;

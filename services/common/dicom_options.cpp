@@ -17,7 +17,19 @@ dicom::ScuOptions scu_options(const config::SiteConfig& c, size_t max_results) {
   return o;
 }
 
-dicom::Peer peer_of(const config::DicomNode& n) { return dicom::Peer{n.ae_title, n.host, n.port}; }
+namespace {
+dicom::TlsOptions tls_of(const config::DicomTls& t) {
+  return dicom::TlsOptions{t.enabled, t.certificate, t.private_key, t.ca_certificates, t.verify_peer};
+}
+}  // namespace
+
+dicom::Peer peer_of(const config::DicomNode& n) { return dicom::Peer{n.ae_title, n.host, n.port, tls_of(n.tls)}; }
+
+dicom::TlsOptions pacs_tls(const config::SiteConfig& c, const std::string& name) {
+  for (const auto& p : c.pacs)
+    if (p.name == name) return tls_of(p.node.tls);
+  return {};
+}
 
 core::AttributeMap study_query(const std::string& from, const std::string& to, const std::string& modality) {
   return core::AttributeMap{{"StudyDate", from == to ? from : from + "-" + to},

@@ -11,7 +11,10 @@
 namespace pacspull::services {
 
 dicom::ScuOptions scu_options(const config::SiteConfig& c, size_t max_results = 0);
-dicom::Peer peer_of(const config::DicomNode& n);
+dicom::Peer peer_of(const config::DicomNode& n);  // with its `tls:`
+// The `tls:` of the configured PACS `name` (the mover knows PACS by their ledger rows);
+// disabled when no PACS has that name.
+dicom::TlsOptions pacs_tls(const config::SiteConfig& c, const std::string& name);
 // The finder's study-level C-FIND keys: StudyDate from..to, ModalitiesInStudy contains
 // `modality`, and the return keys the finder records (also used by `pullctl audit`).
 core::AttributeMap study_query(const std::string& from, const std::string& to, const std::string& modality);

@@ -215,7 +215,8 @@ pipeline::Outcome MoverApp::retrieve_one(const ledger::PacsNodeRow& node, const 
                                          const std::string& study, const std::string& series, const std::string& sop,
                                          ledger::MoveAttempt& attempt) {
   const auto& cfg = ctx_.config;
-  dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port)};
+  dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port),
+                   pacs_tls(ctx_.config, node.name)};
   std::optional<core::SeriesUid> series_uid;
   std::optional<core::SopInstanceUid> sop_uid;
   if (!series.empty()) series_uid = core::SeriesUid(series);
@@ -257,7 +258,8 @@ pipeline::Outcome MoverApp::retrieve_from(const ledger::MoveJobRow& job, const l
   } else if (!held.empty()) {
     // A re-pull: list the PACS's instances and move only what we lack. Any failed query
     // falls back to the whole study (the receiver is idempotent).
-    const dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port)};
+    const dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port),
+                           pacs_tls(ctx_.config, node.name)};
     const auto options = scu_options(ctx_.config);
     dicom::FindResult series = dicom::find(options, peer, dicom::QueryLevel::Series,
                                            core::AttributeMap{{"StudyInstanceUID", study}});
@@ -351,7 +353,8 @@ pipeline::Outcome MoverApp::execute(const ledger::MoveJobRow& job) {
     }
     if (i >= known) {
       if (outcomes.empty()) break;  // only a failover goes beyond the known holders
-      dicom::Peer peer{core::AeTitle(node->ae_title), node->host, static_cast<uint16_t>(node->port)};
+      dicom::Peer peer{core::AeTitle(node->ae_title), node->host, static_cast<uint16_t>(node->port),
+                       pacs_tls(ctx_.config, node->name)};
       dicom::FindResult f = dicom::find(scu_options(cfg), peer, dicom::QueryLevel::Study,
                                         core::AttributeMap{{"StudyInstanceUID", job.work.study_uid},
                                                            {"NumberOfStudyRelatedInstances", ""}});

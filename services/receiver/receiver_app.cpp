@@ -30,6 +30,18 @@ constexpr auto kLongKeepOnTmpfs = std::chrono::hours(1);
 
 core::Seconds seconds(config::Millis m) { return std::chrono::duration_cast<core::Seconds>(m); }
 
+// Images of a study the finder (or a manual pull) recorded are solicited; a study row the
+// receiver itself created for images nobody asked for is marked unsolicited (receiver_store).
+constexpr const char* kStudySolicited = "SELECT NOT unsolicited FROM studies WHERE study_uid = $1";
+constexpr size_t kSolicitedCacheMax = 100000;  // study UIDs known solicited; cleared when full
+
+// Rejections by reason, exported from the DICOM adapter's counters (issue 11).
+const char* const kRejectReasons[] = {"calling_ae", "address", "called_ae", "busy", "tls", "other"};
+
+dicom::TlsOptions tls_options(const config::DicomTls& t) {
+  return dicom::TlsOptions{t.enabled, t.certificate, t.private_key, t.ca_certificates, t.verify_peer};
+}
+
 }  // namespace
 
 ReceiverApp::ReceiverApp(runtime::Context& ctx) : ctx_(ctx) {
@@ -45,7 +57,15 @@ void ReceiverApp::run() {
   o.ae_title = cfg.local.receiver_ae_title;
   o.port = cfg.receiver.dicom_port;
   o.storage_root = cfg.local.storage_root;
-  o.allowed_callers = cfg.receiver.allowed_callers;
+  o.callers = config::caller_policy(cfg);
+  o.tls = tls_options(cfg.receiver.tls);
+  if (cfg.receiver.accept_unsolicited) {
+    spdlog::warn("receiver: accept_unsolicited: images of studies nobody asked for are stored and go on to the AI");
+  } else {
+    o.admit = [this](const core::AttributeMap& a, const core::AeTitle& calling, const std::string& peer) {
+      return admit(a, calling, peer);
+    };
+  }
   o.acse_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.local.acse_timeout);
   o.dimse_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.local.dimse_timeout);
   o.max_associations = static_cast<size_t>(cfg.receiver.max_associations);
@@ -59,7 +79,11 @@ void ReceiverApp::run() {
                                     e.what(),
                                 runtime::kExitDicomBind);
   }
-  for (const char* reason : {"disk", "parse", "ledger", "refused"})  // at 0 (deploy/grafana/README.md)
+  for (const char* reason : kRejectReasons)  // at 0, like the store failures
+    ctx_.metrics->counter("pacspull_receiver_associations_rejected_total",
+                          "associations rejected, by reason (calling_ae, address: not an allowed caller)",
+                          {{"reason", reason}});
+  for (const char* reason : {"disk", "parse", "ledger", "refused", "unsolicited"})  // at 0 (deploy/grafana/README.md)
     ctx_.metrics->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
                           {{"reason", reason}});
   ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted");
@@ -100,16 +124,31 @@ void ReceiverApp::export_scp_counters(const dicom::StoreScp::Counters& c, const 
   failures("refused", c.refused, last.refused);
   failures("disk", c.disk_failures, last.disk_failures);
   failures("parse", c.parse_failures, last.parse_failures);
+  failures("unsolicited", c.not_admitted, last.not_admitted);  // refused 0x0124, logged by the adapter
   if (c.associations > last.associations)
     ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted")
         .Increment(static_cast<double>(c.associations - last.associations));
   if (c.failed > last.failed)
     ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status")
         .Increment(static_cast<double>(c.failed - last.failed));
-  if (c.rejected > last.rejected)
-    ctx_.metrics
-        ->counter("pacspull_receiver_associations_rejected_total", "associations rejected (AE titles, capacity)")
-        .Increment(static_cast<double>(c.rejected - last.rejected));
+  // Each rejection was logged by the adapter with the calling AE and the peer address.
+  const uint64_t named = c.rejected_calling_ae + c.rejected_address + c.rejected_called_ae + c.rejected_busy + c.rejected_tls;
+  const uint64_t named_before =
+      last.rejected_calling_ae + last.rejected_address + last.rejected_called_ae + last.rejected_busy + last.rejected_tls;
+  const std::pair<const char*, uint64_t> rejected[] = {
+      {"calling_ae", c.rejected_calling_ae - last.rejected_calling_ae},
+      {"address", c.rejected_address - last.rejected_address},
+      {"called_ae", c.rejected_called_ae - last.rejected_called_ae},
+      {"busy", c.rejected_busy - last.rejected_busy},
+      {"tls", c.rejected_tls - last.rejected_tls},
+      {"other", (c.rejected - named) - (last.rejected - named_before)}};
+  for (const auto& [reason, n] : rejected)
+    if (n > 0)
+      ctx_.metrics
+          ->counter("pacspull_receiver_associations_rejected_total",
+                    "associations rejected, by reason (calling_ae, address: not an allowed caller)",
+                    {{"reason", reason}})
+          .Increment(static_cast<double>(n));
 }
 
 void ReceiverApp::warn_if_tmpfs() {
@@ -291,6 +330,32 @@ void ReceiverApp::commit_batch(std::vector<Recording*>& batch) {
       r->error = e.what();
     }
   }
+}
+
+dicom::StoreScp::Admission ReceiverApp::admit(const core::AttributeMap& a, const core::AeTitle& calling,
+                                                const std::string& peer) {
+  const std::string study = rules::Text::ascii(a.get("StudyInstanceUID").value_or("")).str();
+  std::lock_guard lock(admit_mu_);
+  if (solicited_.count(study)) return {};
+  if (!admitter_) admitter_ = ctx_.open_ledger();
+  std::optional<bool> solicited;
+  try {
+    solicited = admitter_->transact([&](pqxx::work& w) -> std::optional<bool> {
+      pqxx::result r = w.exec_params(kStudySolicited, study);
+      if (r.empty()) return std::nullopt;
+      return r[0][0].as<bool>();
+    });
+  } catch (...) {
+    admitter_.reset();  // reconnect next time; the adapter answers 0xA700 and the sender retries
+    throw;
+  }
+  if (solicited.value_or(false)) {
+    if (solicited_.size() >= kSolicitedCacheMax) solicited_.clear();
+    solicited_.insert(study);
+    return {};
+  }
+  return {false, std::string(solicited ? "study recorded as unsolicited" : "no pull asked for this study") +
+                     " (receiver.accept_unsolicited is off)"};
 }
 
 dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored& s) {

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "pacspull/dicom/store_scp.hpp"
@@ -42,6 +43,10 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
 
  private:
   dicom::StoreScp::SinkResult on_stored(const dicom::StoreScp::Stored& s);
+  // Unless receiver.accept_unsolicited: an instance is admitted only when its study has a
+  // ledger row a pull made (not one the receiver made for unsolicited images). Thread-safe;
+  // throws when the ledger cannot answer (the adapter answers 0xA700, the sender retries).
+  dicom::StoreScp::Admission admit(const core::AttributeMap& a, const core::AeTitle& calling, const std::string& peer);
   // One instance waiting for its ledger row to be committed (group commit).
   struct Recording {
     const ledger::InstanceRow* row = nullptr;
@@ -71,6 +76,9 @@ class ReceiverApp : public receiver::v1::Receiver::Service {
   bool committing_ = false;                      // guarded by commit_mu_
   std::unique_ptr<ledger::Ledger> committer_;    // used only by the thread committing
   std::unique_ptr<dicom::StoreScp> scp_;
+  std::mutex admit_mu_;
+  std::unique_ptr<ledger::Ledger> admitter_;       // guarded by admit_mu_
+  std::unordered_set<std::string> solicited_;       // guarded by admit_mu_: studies known solicited
   uint16_t dicom_port_ = 0;
   std::unique_ptr<ledger::Ledger> sweeper_;  // the sweep's (and status report's) own connection
   std::optional<bool> reported_refusing_;    // last status written to the ledger

@@ -8,6 +8,7 @@
 #include "dcmtk/dcmnet/dul.h"
 #include "dcmtk/ofstd/ofstd.h"
 #include "status.hpp"
+#include "tls.hpp"
 
 namespace pacspull::dicom::detail {
 namespace {
@@ -32,8 +33,10 @@ std::optional<Error> ScuAssociation::open(const ScuOptions& options, const Peer&
   dcmConnectionTimeout.set(clamp_seconds(options.connect_timeout));
   OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, clamp_seconds(options.acse_timeout), &net_);
   if (cond.bad()) return network_error("initialize network", cond);
+  if (auto err = tls_.attach(peer.tls, net_, false)) return Error{ErrorClass::Permanent, where + ": " + *err};
   cond = ASC_createAssociationParameters(&params_, kMaxReceivePdu);
   if (cond.bad()) return network_error("association parameters", cond);
+  if (tls_.active()) ASC_setTransportLayerType(params_, OFTrue);
   ASC_setAPTitles(params_, options.calling_ae.str().c_str(), peer.ae_title.str().c_str(), nullptr);
   const std::string address = peer.host + ":" + std::to_string(peer.port);
   ASC_setPresentationAddresses(params_, OFStandard::getHostName().c_str(), address.c_str());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "pacspull/dicom/types.hpp"
+#include "tls.hpp"
 
 struct T_ASC_Network;
 struct T_ASC_Parameters;
@@ -36,6 +37,7 @@ class ScuAssociation {
 
  private:
   void cleanup();
+  TlsLayer tls_;  // declared first: destroyed after the network that uses it
   T_ASC_Network* net_ = nullptr;
   T_ASC_Parameters* params_ = nullptr;
   T_ASC_Association* assoc_ = nullptr;

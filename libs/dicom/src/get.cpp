@@ -24,6 +24,7 @@
 #include "pacspull/pipeline/storage.hpp"
 #include "pacspull/rules/text.hpp"
 #include "status.hpp"
+#include "tls.hpp"
 
 namespace pacspull::dicom {
 namespace {
@@ -72,8 +73,10 @@ class GetAssociation {
     dcmConnectionTimeout.set(clamp_seconds(options.connect_timeout));
     OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, clamp_seconds(options.acse_timeout), &net_);
     if (cond.bad()) return detail::network_error("initialize network", cond);
+    if (auto err = tls_.attach(peer.tls, net_, false)) return Error{ErrorClass::Permanent, where + ": " + *err};
     cond = ASC_createAssociationParameters(&params_, kMaxReceivePdu);
     if (cond.bad()) return detail::network_error("association parameters", cond);
+    if (tls_.active()) ASC_setTransportLayerType(params_, OFTrue);
     ASC_setAPTitles(params_, options.calling_ae.str().c_str(), peer.ae_title.str().c_str(), nullptr);
     const std::string address = peer.host + ":" + std::to_string(peer.port);
     ASC_setPresentationAddresses(params_, OFStandard::getHostName().c_str(), address.c_str());
@@ -120,6 +123,7 @@ class GetAssociation {
   }
 
  private:
+  detail::TlsLayer tls_;  // declared first: destroyed after the network that uses it
   T_ASC_Network* net_ = nullptr;
   T_ASC_Parameters* params_ = nullptr;
   T_ASC_Association* assoc_ = nullptr;

@@ -28,6 +28,7 @@
 #include "dcmtk/dcmnet/dulstruc.h"
 #include "dcmtk_setup.hpp"
 #include "durable.hpp"
+#include "tls.hpp"
 #include "pacspull/core/attributes.hpp"
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/dicom/storage.hpp"
@@ -41,6 +42,7 @@ constexpr long kMaxReceivePdu = 65536;
 constexpr uint16_t kStatusSuccess = 0x0000;
 constexpr uint16_t kStatusOutOfResources = 0xA700;
 constexpr uint16_t kStatusCannotUnderstand = 0xC000;
+constexpr uint16_t kStatusNotAuthorized = 0x0124;  // PS3.7 C.4 "Refused: Not Authorized"
 constexpr const char* kIncomingDir = ".incoming";
 // Below this many free bytes a C-STORE is answered 0xA700 without writing: DCMTK 3.6.7's
 // DIMSE_receiveDataSetInFile, when the file write fails on the dataset's last PDV (always,
@@ -96,6 +98,7 @@ struct StoreScp::Impl {
   std::filesystem::path incoming;
   std::filesystem::path conflicts;
 
+  detail::TlsLayer tls_layer;  // outlives net (dropped in stop())
   T_ASC_Network* net = nullptr;
   int listen_fd = -1;
   std::thread acceptor;
@@ -119,6 +122,8 @@ struct StoreScp::Impl {
 
   std::atomic<uint64_t> associations{0}, stored{0}, failed{0}, rejected{0}, refused{0};
   std::atomic<uint64_t> disk_failures{0}, parse_failures{0};
+  std::atomic<uint64_t> rejected_calling_ae{0}, rejected_address{0}, rejected_called_ae{0}, rejected_busy{0},
+      rejected_tls{0}, not_admitted{0};
 
   uint16_t open_listener();
   void accept_loop();
@@ -164,6 +169,11 @@ uint16_t StoreScp::Impl::open_listener() {
     ::close(fd);
     throw std::runtime_error(std::string("StoreScp: DCMTK network: ") + cond.text());
   }
+  if (auto err = tls_layer.attach(options.tls, net, true)) {
+    ::close(fd);
+    ASC_dropNetwork(&net);
+    throw std::runtime_error("StoreScp: " + *err);
+  }
   auto* key = reinterpret_cast<PRIVATE_NETWORKKEY*>(net->network);
   listen_fd = key->networkSpecific.TCP.listenSocket;
   const int flags = ::fcntl(listen_fd, F_GETFL);
@@ -208,7 +218,8 @@ void StoreScp::Impl::accept_loop() {
     reap_finished_workers(false);
     T_ASC_Association* assoc = nullptr;
     // 1 s slices: stop() is also signalled by shutting the listen socket down.
-    OFCondition cond = ASC_receiveAssociation(net, &assoc, kMaxReceivePdu, nullptr, nullptr, OFFalse, DUL_NOBLOCK, 1);
+    OFCondition cond = ASC_receiveAssociation(net, &assoc, kMaxReceivePdu, nullptr, nullptr,
+                                              tls_layer.active() ? OFTrue : OFFalse, DUL_NOBLOCK, 1);
     if (stopping.load() || draining.load()) {
       if (assoc != nullptr && cond.good()) {
         reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
@@ -222,11 +233,23 @@ void StoreScp::Impl::accept_loop() {
       continue;
     }
     if (cond.bad()) {
-      spdlog::warn("dicom scp {}: could not receive association request: {}", options.ae_title.str(), cond.text());
+      if (tls_layer.active()) {
+        // The TLS handshake runs inside the request: a client without a certificate we trust,
+        // or one speaking plain DICOM, ends here.
+        const std::string peer =
+            assoc != nullptr && assoc->params != nullptr ? printable(assoc->params->DULparams.callingPresentationAddress) : "";
+        ++rejected;
+        ++rejected_tls;
+        spdlog::warn("dicom scp {}: rejected association{}: TLS handshake or request failed: {}", options.ae_title.str(),
+                     peer.empty() ? "" : " from " + peer, cond.text());
+      } else {
+        spdlog::warn("dicom scp {}: could not receive association request: {}", options.ae_title.str(), cond.text());
+      }
       destroy(assoc);
       continue;
     }
     if (active.load() >= options.max_associations) {
+      ++rejected_busy;
       reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
              ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED,
              "too many associations (" + std::to_string(options.max_associations) + " busy), caller " +
@@ -261,16 +284,18 @@ void StoreScp::Impl::serve(T_ASC_Association* assoc) {
     return;
   }
   if (called != options.ae_title.str()) {
+    ++rejected_called_ae;
     reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED,
            who + " called '" + called + "', we are '" + options.ae_title.str() + "'");
     destroy(assoc);
     return;
   }
-  if (!options.allowed_callers.empty() &&
-      std::none_of(options.allowed_callers.begin(), options.allowed_callers.end(),
-                   [&](const core::AeTitle& ae) { return ae.str() == calling; })) {
+  // Who may send (issue 11): AE title, then address. The peer address is the socket's (DCMTK
+  // does no reverse lookup here, dcmtk_setup.cpp).
+  if (const pipeline::CallerDecision d = pipeline::admit_caller(options.callers, calling, peer); !d.accepted()) {
+    ++(d.verdict == pipeline::CallerVerdict::AddressNotAllowed ? rejected_address : rejected_calling_ae);
     reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED,
-           who + ": calling AE title not allowed");
+           who + ": " + d.detail + " (reason " + pipeline::reason_label(d.verdict) + ")");
     destroy(assoc);
     return;
   }
@@ -491,6 +516,23 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
     spdlog::warn("dicom scp {}: SOPInstanceUID {} differs from the C-STORE request's {}; stored under the dataset's",
                  ae, sop, printable(request.AffectedSOPInstanceUID));
   }
+  if (options.admit) {
+    StoreScp::Admission admission;
+    try {
+      admission = options.admit(attributes, core::AeTitle(calling), peer);
+    } catch (const std::exception& e) {
+      spdlog::error("dicom scp {}: cannot decide whether to admit {}: {}; answering out-of-resources", ae, sop,
+                    rules::Text::from_utf8(e.what()).str());
+      return discard(kStatusOutOfResources);
+    }
+    if (!admission.admitted) {
+      ++not_admitted;
+      spdlog::warn("dicom scp {}: refused instance {} of study {} from '{}' ({}): {}; answering 0x0124 (not authorized)",
+                   ae, sop, printable(attributes.trimmed("StudyInstanceUID")), calling, peer,
+                   rules::Text::from_utf8(admission.reason).str());
+      return discard(kStatusNotAuthorized);
+    }
+  }
   const std::filesystem::path final_path =
       storage_path(options.storage_root, core::StudyUid(std::string(attributes.get("StudyInstanceUID").value_or(""))),
                    core::SeriesUid(std::string(attributes.get("SeriesInstanceUID").value_or(""))),
@@ -598,12 +640,28 @@ uint16_t StoreScp::start() {
 
   const uint16_t port = s.open_listener();
   s.started = true;
-  if (s.options.allowed_callers.empty()) {
-    spdlog::warn("dicom scp {}: no allowed_callers configured, accepting any calling AE title",
-                 s.options.ae_title.str());
+  if (s.options.callers.accept_any) {
+    spdlog::warn("dicom scp {}: ACCEPTING ANY CALLING AE TITLE FROM ANY ADDRESS (accept_any_caller): anyone who "
+                 "reaches port {} may store images here",
+                 s.options.ae_title.str(), port);
+  } else if (s.options.callers.callers.empty()) {
+    spdlog::warn("dicom scp {}: no caller is allowed: every association will be rejected", s.options.ae_title.str());
+  } else {
+    std::string list;
+    for (const auto& c : s.options.callers.callers) {
+      list += (list.empty() ? "" : ", ") + c.ae_title.str();
+      if (!c.networks.empty()) {
+        list += " from";
+        for (const auto& n : c.networks) list += " " + n.str();
+      }
+    }
+    spdlog::info("dicom scp {}: accepting associations from {}", s.options.ae_title.str(), list);
   }
-  spdlog::info("dicom scp {}: listening on {}:{}, storing under {}", s.options.ae_title.str(), s.options.bind_host,
-               port, s.options.storage_root.string());
+  if (s.options.tls.enabled && !s.options.tls.verify_peer)
+    spdlog::warn("dicom scp {}: TLS without client certificate verification (verify_peer: false)",
+                 s.options.ae_title.str());
+  spdlog::info("dicom scp {}: listening on {}:{}{}, storing under {}", s.options.ae_title.str(), s.options.bind_host,
+               port, s.tls_layer.active() ? " (DICOM TLS)" : "", s.options.storage_root.string());
   s.acceptor = std::thread([&s] { s.accept_loop(); });
   return port;
 }
@@ -624,9 +682,21 @@ void StoreScp::stop() {
 }
 
 StoreScp::Counters StoreScp::counters() const {
-  return {impl_->associations.load(), impl_->stored.load(),         impl_->failed.load(),
-          impl_->rejected.load(),     impl_->refused.load(),        impl_->disk_failures.load(),
-          impl_->parse_failures.load()};
+  Counters c;
+  c.associations = impl_->associations.load();
+  c.stored = impl_->stored.load();
+  c.failed = impl_->failed.load();
+  c.rejected = impl_->rejected.load();
+  c.refused = impl_->refused.load();
+  c.disk_failures = impl_->disk_failures.load();
+  c.parse_failures = impl_->parse_failures.load();
+  c.rejected_calling_ae = impl_->rejected_calling_ae.load();
+  c.rejected_address = impl_->rejected_address.load();
+  c.rejected_called_ae = impl_->rejected_called_ae.load();
+  c.rejected_busy = impl_->rejected_busy.load();
+  c.rejected_tls = impl_->rejected_tls.load();
+  c.not_admitted = impl_->not_admitted.load();
+  return c;
 }
 
 void StoreScp::set_refusing(bool refusing) { impl_->refusing.store(refusing); }

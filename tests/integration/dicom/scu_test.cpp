@@ -48,7 +48,7 @@ struct OrthancWorld {
     o.ae_title = AeTitle("PACSPULL_RCV");
     o.bind_host = "127.0.0.1";
     o.storage_root = dir / "received";
-    o.allowed_callers = {AeTitle("ORTHANC")};
+    o.callers.callers = {{AeTitle("ORTHANC"), {}, "pacs orthanc"}};
     o.acse_timeout = std::chrono::seconds(10);
     o.dimse_timeout = std::chrono::seconds(10);
     receiver = std::make_unique<StoreScp>(o, sink.as_sink());
@@ -246,6 +246,7 @@ TEST_CASE("store keeps compressed transfer syntaxes as stored (to our StoreScp)"
   o.ae_title = AeTitle("PACSPULL_RCV");
   o.bind_host = "127.0.0.1";
   o.storage_root = dir / "received";
+  o.callers.accept_any = true;
   StoreScp scp(o, sink.as_sink());
   const uint16_t port = scp.start();
   const std::vector<fs::path> paths{pydicom_file("MR_small_jpeg_ls_lossless.dcm"), pydicom_file("MR_small_RLE.dcm"),

@@ -24,6 +24,7 @@ StoreScp::Options scp_options(const fs::path& root) {
   o.ae_title = AeTitle("PACSPULL_RCV");
   o.bind_host = "127.0.0.1";
   o.storage_root = root;
+  o.callers.accept_any = true;  // these tests send as several AE titles; access has its own test
   o.acse_timeout = std::chrono::seconds(10);
   o.dimse_timeout = std::chrono::seconds(10);
   return o;
@@ -127,18 +128,29 @@ TEST_CASE("StoreScp rejects callers not allowed and wrong called AE titles", "[s
   const auto files = make_instances(dir / "in", {"--instances", "2"});
   RecordingSink sink;
   auto options = scp_options(dir / "store");
-  options.allowed_callers = {AeTitle("ORTHANC"), AeTitle("PACS1")};
+  options.callers.accept_any = false;
+  options.callers.callers = {{AeTitle("ORTHANC"), {}, "pacs orthanc"},
+                             {AeTitle("PACS1"), {*pacspull::pipeline::parse_ip_network("127.0.0.0/8")}, "pacs one"},
+                             {AeTitle("FARAWAY"), {*pacspull::pipeline::parse_ip_network("10.0.0.0/8"),
+                                                   *pacspull::pipeline::parse_ip_network("2001:db8::/32")}, "pacs far"}};
   StoreScp scp(options, sink.as_sink());
   const uint16_t port = scp.start();
 
   CHECK(run_storescu("INTRUDER", "PACSPULL_RCV", port, {files[0].path}, dir / "storescu.log") != 0);
   CHECK(run_storescu("PACS1", "SOMEONE_ELSE", port, {files[0].path}, dir / "storescu.log") != 0);
+  CHECK(run_storescu("FARAWAY", "PACSPULL_RCV", port, {files[0].path}, dir / "storescu.log") != 0);  // from 127.0.0.1
   CHECK(sink.calls() == 0);
   CHECK_FALSE(fs::exists(expected_path(dir / "store", files[0])));
   CHECK(run_storescu("PACS1", "PACSPULL_RCV", port, {files[1].path}, dir / "storescu.log") == 0);
   CHECK(sink.calls_for(files[1].sop) == 1);
   scp.stop();
-  CHECK(scp.counters().rejected == 2);
+  const std::string log = pacspull::testing::read_file(dir / "storescu.log");
+  CHECK(log.find("Calling AE Title Not Recognized") != std::string::npos);
+  CHECK(log.find("Called AE Title Not Recognized") != std::string::npos);
+  CHECK(scp.counters().rejected == 3);
+  CHECK(scp.counters().rejected_calling_ae == 1);
+  CHECK(scp.counters().rejected_address == 1);
+  CHECK(scp.counters().rejected_called_ae == 1);
   CHECK(scp.counters().associations == 1);
   fs::remove_all(dir);
 }

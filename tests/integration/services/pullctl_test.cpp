@@ -55,7 +55,9 @@ struct Site {
       << "}\n"
       << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
       << "receiver: {dicom_port: " << receiver_dicom << ", grpc_port: " << receiver_grpc
-      << ", metrics_port: " << receiver_metrics << "}\n";
+      << ", metrics_port: " << receiver_metrics
+      // `pacs test` moves an instance of a study no pull asked for (issue 11: refused by default)
+      << ", accept_unsolicited: true}\n";
     for (const auto& [svc, port] : grpc) f << svc << ": {grpc_port: " << port << ", metrics_port: " << free_tcp_port() << "}\n";
     return p;
   }

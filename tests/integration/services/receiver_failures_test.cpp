@@ -64,7 +64,8 @@ void start(Receiver& r, const TestDatabase& db) {
       << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
       << "receiver: {dicom_port: " << r.dicom_port << ", grpc_port: " << free_tcp_port()
       << ", metrics_port: " << r.metrics_port
-      << ", storage_high_watermark: \"100%\", storage_low_watermark: \"100%\"}\n";
+      << ", storage_high_watermark: \"100%\", storage_low_watermark: \"100%\""
+      << ", allowed_callers: [TESTPACS, RAWSENDER], accept_unsolicited: true}\n";  // senders not in pacs: (issue 11)
   }
   r.process = ChildProcess::spawn({bin("pacspull-receiver").string(), "--config", r.config.string()}, {}, r.log);
   REQUIRE(wait_for([&] { return tcp_port_open(r.dicom_port) || !r.process.running(); }, 60s));

@@ -76,7 +76,9 @@ void write_config(Receiver& r, const TestDatabase& db, const std::string& receiv
     << "pacs:\n  - {name: nowhere, ae_title: NOPACS, host: 127.0.0.1, port: 1}\n"
     << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
     << "receiver: {dicom_port: " << r.dicom_port << ", grpc_port: " << free_tcp_port()
-    << ", metrics_port: " << r.metrics_port << receiver_extra << "}\n";
+    << ", metrics_port: " << r.metrics_port << receiver_extra
+    // storescu stands in for a PACS that is not in pacs: (issue 11: callers are allowed by name)
+    << ", allowed_callers: [TESTPACS], accept_unsolicited: true}\n";
 }
 
 void start(Receiver& r) {

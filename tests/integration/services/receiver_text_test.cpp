@@ -99,7 +99,7 @@ TEST_CASE("Any bytes in any text attribute are stored and acknowledged by the re
       << "pacs:\n  - {name: nowhere, ae_title: NOPACS, host: 127.0.0.1, port: 1}\n"
       << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
       << "receiver: {dicom_port: " << dicom_port << ", grpc_port: " << grpc_port << ", metrics_port: " << metrics_port
-      << "}\n";
+      << ", allowed_callers: [TEXTPACS], accept_unsolicited: true}\n";  // storescu is not in pacs: (issue 11)
   }
   const fs::path receiver_log = dir / "receiver.log";
   ChildProcess receiver =

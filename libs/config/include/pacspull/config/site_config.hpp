@@ -14,6 +14,7 @@
 
 #include "pacspull/core/ids.hpp"
 #include "pacspull/core/timezone.hpp"
+#include "pacspull/pipeline/access.hpp"
 #include "pacspull/pipeline/capabilities.hpp"
 #include "pacspull/pipeline/storage.hpp"
 #include "pacspull/rules/rules.hpp"
@@ -27,10 +28,24 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// DICOM TLS (PS3.15 Annex B, DCMTK dcmtls with OpenSSL) for one peer or for the receiver
+// (issue 11 part 2). Keys and certificates are PEM files. `ca_certificates`: files or
+// directories (hashed, c_rehash) of the CAs whose certificates we trust. `verify_peer`:
+// the peer's certificate must chain to them (for the receiver: a client certificate is
+// required); false = encryption only (logged as a warning at start).
+struct DicomTls {
+  bool enabled = false;
+  std::string certificate;
+  std::string private_key;
+  std::vector<std::string> ca_certificates;
+  bool verify_peer = true;
+};
+
 struct DicomNode {
   core::AeTitle ae_title;
   std::string host;
   uint16_t port = 0;
+  DicomTls tls;  // `tls:` of this peer
 };
 
 struct PacsNode {
@@ -44,6 +59,9 @@ struct PacsNode {
   // `pinned` names the keys given.
   pipeline::PacsCapabilities capability_pins;
   std::vector<std::string> pinned;
+  // `addresses:` where its C-STOREs to our receiver may come from (IPs or CIDRs, IPv4 or
+  // IPv6); empty: any address, as long as the calling AE title is node.ae_title.
+  std::vector<pipeline::IpNetwork> addresses;
 };
 
 struct ServicePorts {
@@ -151,7 +169,16 @@ struct SiteConfig {
 
   struct Receiver {
     uint16_t dicom_port = 11112;
-    std::vector<core::AeTitle> allowed_callers;
+    // Who may C-STORE to us (issue 11 part 1): every PACS (its ae_title, from its
+    // `addresses` if given) plus `allowed_callers` (AE titles, or {ae_title, addresses});
+    // anyone else is rejected at association time (caller_policy()). `accept_any_caller`
+    // restores the old open door (logged loudly at start).
+    std::vector<pipeline::AllowedCaller> allowed_callers;
+    bool accept_any_caller = false;
+    // Images of a study nobody asked for (no finder/manual pull made its ledger row) are
+    // refused (C-STORE 0x0124 "not authorized") unless this is set.
+    bool accept_unsolicited = false;
+    DicomTls tls;  // the receiver's own TLS; verify_peer = a client certificate is required
     int max_associations = 16;
     // Store life cycle (services/README.md): files of a dispatched study leave the store
     // keep_after_dispatch after its dispatch is confirmed; studies that end not dispatched
@@ -189,6 +216,9 @@ struct SiteConfig {
 
   rules::RuleSet rules;
 };
+
+// The receiver's caller policy: the configured PACS and receiver.allowed_callers.
+pipeline::CallerPolicy caller_policy(const SiteConfig& c);
 
 using Environment = std::map<std::string, std::string>;
 

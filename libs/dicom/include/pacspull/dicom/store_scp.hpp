@@ -16,6 +16,13 @@
 // sender proposes. One thread per association; the accept thread reads each A-ASSOCIATE-RQ
 // itself (bounded by acse_timeout), so a client that connects and stays silent delays the
 // next association by up to acse_timeout (as in DCMTK's DcmSCPPool).
+//
+// Access (issue 11): an association is accepted only from a caller the CallerPolicy admits
+// (calling AE title, optionally its address); others get A-ASSOCIATE-RJ (permanent, "calling
+// AE title not recognized"), a log line naming the calling AE and peer address, and a count
+// by reason. An instance the `admit` hook refuses (an unsolicited study) is answered 0x0124
+// (refused: not authorized) and not stored. With `tls.enabled` every association is DICOM
+// TLS (a plain or untrusted client fails the handshake: counted as rejected_tls).
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -28,17 +35,33 @@
 
 #include "pacspull/core/attributes.hpp"
 #include "pacspull/core/ids.hpp"
+#include "pacspull/dicom/types.hpp"
+#include "pacspull/pipeline/access.hpp"
 
 namespace pacspull::dicom {
 
 class StoreScp {
  public:
+  // Whether an instance may be stored, decided after its header was read and before it is
+  // placed. Called from association threads, concurrently. An exception answers 0xA700 (the
+  // sender retries: e.g. the ledger is down).
+  struct Admission {
+    bool admitted = true;
+    std::string reason;  // when refused: why, for the log line ("unsolicited: ...")
+  };
+  using Admit = std::function<Admission(const core::AttributeMap& attributes, const core::AeTitle& calling,
+                                        const std::string& peer)>;
+
   struct Options {
     core::AeTitle ae_title;  // the called AE title we answer to; others are rejected
     uint16_t port = 0;       // 0 = ephemeral, start() returns the bound port
     std::string bind_host = "0.0.0.0";
     std::filesystem::path storage_root;
-    std::vector<core::AeTitle> allowed_callers;  // empty = accept any caller (logged at start)
+    // Who may associate (pipeline::admit_caller). Empty and not accept_any = nobody (start()
+    // warns); accept_any = anybody (start() warns loudly).
+    pipeline::CallerPolicy callers;
+    Admit admit;     // optional: refuses instances (0x0124) before they are placed
+    TlsOptions tls;  // DICOM TLS on the listening port (needs certificate and private key)
     std::chrono::seconds acse_timeout{30};
     std::chrono::seconds dimse_timeout{60};
     size_t max_associations = 8;  // above this, new associations are rejected (transient), not queued
@@ -69,7 +92,13 @@ class StoreScp {
     uint64_t associations = 0;  // accepted associations
     uint64_t stored = 0;        // instances answered Success
     uint64_t failed = 0;        // instances answered with a failure status
-    uint64_t rejected = 0;      // associations rejected (AE titles, capacity, no contexts, draining)
+    uint64_t rejected = 0;      // associations rejected (any reason below, or no contexts, bad context, draining)
+    uint64_t rejected_calling_ae = 0;  // calling AE title not allowed
+    uint64_t rejected_address = 0;     // known calling AE title from an address it may not use
+    uint64_t rejected_called_ae = 0;   // called another AE title than ours
+    uint64_t rejected_busy = 0;        // max_associations busy (transient)
+    uint64_t rejected_tls = 0;         // TLS on and the request failed (handshake: no/untrusted certificate, plain client)
+    uint64_t not_admitted = 0;         // instances answered 0x0124: the admit hook refused them (unsolicited)
     uint64_t refused = 0;       // C-STOREs answered 0xA700 because the store is over its cap
     uint64_t disk_failures = 0;   // answered 0xA700: a create/write/fsync/mkdir/rename of ours failed
     uint64_t parse_failures = 0;  // answered 0xC000: the dataset did not parse, or had no SOPInstanceUID

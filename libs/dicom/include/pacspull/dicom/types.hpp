@@ -5,15 +5,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pacspull/core/ids.hpp"
 
 namespace pacspull::dicom {
 
+// DICOM TLS with DCMTK's dcmtls (issue 11 part 2): PEM files; `ca_certificates` files or
+// hashed directories; verify_peer: the peer's certificate must chain to them (an acceptor
+// then requires a client certificate), else encryption without authentication.
+struct TlsOptions {
+  bool enabled = false;
+  std::string certificate;
+  std::string private_key;
+  std::vector<std::string> ca_certificates;
+  bool verify_peer = true;
+};
+
 struct Peer {
   core::AeTitle ae_title;
   std::string host;
   uint16_t port = 0;
+  TlsOptions tls;  // per peer: a PACS or an AI node that speaks DICOM over TLS
 };
 
 // Every DCMTK default waits forever; these are the bounds we use instead. The connect
