@@ -145,6 +145,10 @@ if [ "$DEMO" = 1 ]; then
     i=$((i + 1))
   done
   sed "${subst[@]}" deploy/demo/site.demo.yaml >"$SITE"
+  # gRPC on loopback, state-changing calls (pullctl finder pull, filter reload, ...) with a
+  # token made here, readable by this user only; pullctl finds it through the site file.
+  (umask 077 && printf 'operator:%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$RUN/grpc-token")
+  printf 'grpc:\n  bind: 127.0.0.1\n  token_file: %s\n' "$RUN/grpc-token" >>"$SITE"
   # Our receiver is registered at the PACS as PACSPULL@127.0.0.1:RECEIVER_PORT.
   PACS_PORT=$PACS_PORT PACS_HTTP=$PACS_HTTP RECEIVER_PORT=$RECEIVER_PORT bash deploy/demo/start-pacs.sh "$RUN"
   echo "$(cat "$RUN/orthanc.pid") Orthanc" >>"$RUN/started.pids"

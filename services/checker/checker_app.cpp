@@ -6,6 +6,7 @@
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/timeline.hpp"
 #include "pacspull/pipeline/state.hpp"
+#include "pacspull/rpc/access.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
@@ -99,8 +100,9 @@ void CheckerApp::reconcile_and_report() {
         .Set(secs);
 }
 
-grpc::Status CheckerApp::CheckNow(grpc::ServerContext*, const checker::v1::CheckNowRequest*,
+grpc::Status CheckerApp::CheckNow(grpc::ServerContext* sc, const checker::v1::CheckNowRequest*,
                                   checker::v1::CheckNowResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Mutate, "checker.CheckNow"); !denied.ok()) return denied;
   try {
     ScanSummary s = scan_once();
     resp->set_received(s.received);

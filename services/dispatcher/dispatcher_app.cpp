@@ -14,6 +14,9 @@
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/ledger/outbox.hpp"
 #include "pacspull/pipeline/retry.hpp"
+#include "pacspull/ledger/audit_store.hpp"
+#include "pacspull/rpc/access.hpp"
+#include "pacspull/runtime/grpc_security.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
@@ -315,6 +318,11 @@ void DispatcherApp::finish(ledger::Ledger& db, const ledger::ClaimedDispatch& d,
     const std::string msg_id = t.name == "ai_node" ? "dispatch." + d.study_uid + "." + std::to_string(d.generation)
                                                    : "dispatch." + t.name + "." + std::to_string(d.id);
     ledger::enqueue_event(w, ctx_.service, runtime::subjects::kDispatchDone, msg_id, done.SerializeAsString());
+    ledger::record_audit(w, {"dispatcher", ledger::audit::kDispatchSent, d.study_uid,  // the audit trail, same transaction
+                             runtime::audit_detail({{"target", t.name}, {"dispatch", std::to_string(d.id)},
+                                                    {"version", std::to_string(d.version)},
+                                                    {"files", std::to_string(f.files.size())},
+                                                    {"deidentified", opts ? "yes" : "no"}})});
     return f;
   });
   relay_->notify();
@@ -323,8 +331,9 @@ void DispatcherApp::finish(ledger::Ledger& db, const ledger::ClaimedDispatch& d,
                d.id, d.version, d.reason, done_.files.size(), done_.study_completed ? "; study completed" : "");
 }
 
-grpc::Status DispatcherApp::ListDispatches(grpc::ServerContext*, const dispatcher::v1::ListDispatchesRequest* req,
+grpc::Status DispatcherApp::ListDispatches(grpc::ServerContext* sc, const dispatcher::v1::ListDispatchesRequest* req,
                                            dispatcher::v1::ListDispatchesResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Read, "dispatcher.ListDispatches"); !denied.ok()) return denied;
   try {
     auto rows = ctx_.ledger->transact(
         [&](pqxx::work& w) { return ledger::list_dispatches(w, req->study_instance_uid(), req->limit()); });

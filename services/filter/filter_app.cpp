@@ -9,8 +9,10 @@
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/filter_store.hpp"
 #include "pacspull/pipeline/state.hpp"
+#include "pacspull/rpc/access.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/rules_yaml/load_rules.hpp"
+#include "pacspull/runtime/grpc_security.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
 namespace pacspull::services {
@@ -64,7 +66,7 @@ std::shared_ptr<const rules::RuleSet> FilterApp::rules() const {
   return rules_;
 }
 
-std::string FilterApp::reload() {
+std::string FilterApp::reload(const std::string& actor) {
   try {
     config::SiteConfig c = ctx_.reload_config();
     auto fresh = std::make_shared<const rules::RuleSet>(c.rules);
@@ -75,10 +77,14 @@ std::string FilterApp::reload() {
       rules_ = fresh;
     }
     if (old != fresh->version()) spdlog::info("filter: rules reloaded: version {} -> {}", old, fresh->version());
+    runtime::record_audit(ctx_, {actor, ledger::audit::kRulesReload, fresh->version(),
+                                 runtime::audit_detail({{"from", old}, {"result", "applied"}})});
     return "";
   } catch (const std::exception& e) {
     spdlog::error("filter: rules not reloaded, keeping version {}: {}", rules()->version(), e.what());
     ctx_.metrics->counter("pacspull_filter_reload_failures_total", "rule reloads rejected").Increment();
+    runtime::record_audit(ctx_, {actor, ledger::audit::kRulesReload, rules()->version(),
+                                 runtime::audit_detail({{"result", "rejected"}, {"error", e.what()}})});
     return e.what();
   }
 }
@@ -171,8 +177,9 @@ void FilterApp::publish_filtered(const ledger::ReceivedWork& w, Publish how) {
   publish_study(ctx_, runtime::subjects::kStudyFiltered, "filtered", w, how);
 }
 
-grpc::Status FilterApp::Evaluate(grpc::ServerContext*, const filter::v1::EvaluateRequest* req,
+grpc::Status FilterApp::Evaluate(grpc::ServerContext* sc, const filter::v1::EvaluateRequest* req,
                                  filter::v1::Verdict* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Read, "filter.Evaluate"); !denied.ok()) return denied;
   core::AttributeMap a;
   for (const auto& [k, v] : req->attributes()) a.set(k, v);
   rules::Context rc;
@@ -182,8 +189,9 @@ grpc::Status FilterApp::Evaluate(grpc::ServerContext*, const filter::v1::Evaluat
   return grpc::Status::OK;
 }
 
-grpc::Status FilterApp::Explain(grpc::ServerContext*, const filter::v1::ExplainRequest* req,
+grpc::Status FilterApp::Explain(grpc::ServerContext* sc, const filter::v1::ExplainRequest* req,
                                 filter::v1::ExplainResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Read, "filter.Explain"); !denied.ok()) return denied;
   std::string path = req->file_path();
   if (path.empty() && !req->series_instance_uid().empty()) {
     try {
@@ -196,6 +204,8 @@ grpc::Status FilterApp::Explain(grpc::ServerContext*, const filter::v1::ExplainR
     }
   }
   if (path.empty()) return rpc::invalid("give a file path or a series instance uid");
+  // Only files under the store: Explain must not read the host's other files (issue 11).
+  if (auto refused = rpc::confine_to_store(path, &path); !refused.ok()) return refused;
   dicom::ReadResult r = dicom::read_attributes(path);
   if (!r.attributes) return rpc::invalid("cannot read " + path + ": " + r.error);
   std::string charset = r.attributes->trimmed("SpecificCharacterSet");
@@ -205,15 +215,18 @@ grpc::Status FilterApp::Explain(grpc::ServerContext*, const filter::v1::ExplainR
   return grpc::Status::OK;
 }
 
-grpc::Status FilterApp::ReloadRules(grpc::ServerContext*, const filter::v1::ReloadRulesRequest*,
+grpc::Status FilterApp::ReloadRules(grpc::ServerContext* sc, const filter::v1::ReloadRulesRequest*,
                                     filter::v1::ReloadRulesResponse* resp) {
-  resp->set_error(reload());
+  rpc::Caller caller;
+  if (auto denied = rpc::authorize(sc, rpc::Access::Mutate, "filter.ReloadRules", &caller); !denied.ok()) return denied;
+  resp->set_error(reload(caller.actor));
   resp->set_rule_version(rules()->version());
   return grpc::Status::OK;
 }
 
-grpc::Status FilterApp::Replay(grpc::ServerContext*, const filter::v1::ReplayRequest* req,
+grpc::Status FilterApp::Replay(grpc::ServerContext* sc, const filter::v1::ReplayRequest* req,
                               filter::v1::ReplayResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Mutate, "filter.Replay"); !denied.ok()) return denied;
   rules::RuleSet candidate;
   try {
     candidate = rules::load_rules_file(req->candidate_rules_path());

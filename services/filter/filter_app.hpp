@@ -32,7 +32,8 @@ class FilterApp : public filter::v1::Filter::Service {
   bus::Decision on_received(bus::Message& m);
   void publish_filtered(const ledger::ReceivedWork& w, Publish how = Publish::First);
   std::shared_ptr<const rules::RuleSet> rules() const;
-  std::string reload();  // "" on success, else the error (old rules stay)
+  // "" on success, else the error (old rules stay); recorded in the audit trail as done by `actor`.
+  std::string reload(const std::string& actor = "filter");
   void maybe_reload();
 
   runtime::Context& ctx_;

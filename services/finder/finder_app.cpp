@@ -19,6 +19,9 @@
 #include "pacspull/pipeline/series_plan.hpp"
 #include "pacspull/pipeline/modalities.hpp"
 #include "pacspull/pipeline/query_window.hpp"
+#include "pacspull/ledger/audit_store.hpp"
+#include "pacspull/rpc/access.hpp"
+#include "pacspull/runtime/grpc_security.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/rules/rules.hpp"
 #include "pacspull/rules/text.hpp"
@@ -36,6 +39,15 @@ bool pull_at_once(const rules::RuleSet& rs, const std::vector<std::string>& moda
     if (f == rules::Family::Dx) dx = true;
   }
   return dx;
+}
+
+// The audit trail's pull row (issue 11 part 6), written in the transaction that queues the
+// study: no PHI, the study UID only.
+ledger::AuditEntry queued_entry(const ledger::MoveWork& m, const std::string& actor, const char* why) {
+  return {actor, ledger::audit::kPullQueued, m.study_uid,
+          runtime::audit_detail({{"why", why}, {"pacs", m.pacs}, {"generation", std::to_string(m.generation)},
+                                 {"priority", std::to_string(m.priority)},
+                                 {"series", std::to_string(m.series_uids.size())}})};
 }
 
 }  // namespace
@@ -361,8 +373,10 @@ PollSummary FinderApp::poll_once() {
     ledger::Observed o;
     try {
       o = ctx_.ledger->transact([&](pqxx::work& w) {
-        return ledger::observe_study(w, s, {std::chrono::duration_cast<core::Seconds>(cfg.finder.fixed_delay)}, now,
-                                     fp_policy);
+        auto seen = ledger::observe_study(w, s, {std::chrono::duration_cast<core::Seconds>(cfg.finder.fixed_delay)},
+                                          now, fp_policy);
+        if (seen.move) ledger::record_audit(w, queued_entry(*seen.move, "finder", "stable"));  // same transaction
+        return seen;
       });
     } catch (const std::exception& e) {
       summary.errors.push_back(uid + ": " + e.what());
@@ -408,8 +422,9 @@ void FinderApp::reconcile() {
   }
 }
 
-grpc::Status FinderApp::PollNow(grpc::ServerContext*, const finder::v1::PollNowRequest*,
+grpc::Status FinderApp::PollNow(grpc::ServerContext* sc, const finder::v1::PollNowRequest*,
                                 finder::v1::PollNowResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Mutate, "finder.PollNow"); !denied.ok()) return denied;
   try {
     PollSummary s = poll_once();
     resp->set_studies_found(s.found);
@@ -422,8 +437,10 @@ grpc::Status FinderApp::PollNow(grpc::ServerContext*, const finder::v1::PollNowR
   }
 }
 
-grpc::Status FinderApp::RequestPull(grpc::ServerContext*, const finder::v1::RequestPullRequest* req,
+grpc::Status FinderApp::RequestPull(grpc::ServerContext* sc, const finder::v1::RequestPullRequest* req,
                                     finder::v1::RequestPullResponse* resp) {
+  rpc::Caller caller;
+  if (auto denied = rpc::authorize(sc, rpc::Access::Mutate, "finder.RequestPull", &caller); !denied.ok()) return denied;
   std::string key = !req->study_instance_uid().empty() ? req->study_instance_uid()
                     : !req->accession_number().empty() ? req->accession_number()
                                                        : req->patient_id();
@@ -432,7 +449,11 @@ grpc::Status FinderApp::RequestPull(grpc::ServerContext*, const finder::v1::Requ
   if (!checked) return rpc::invalid("the key is not valid UTF-8 text (or holds a NUL byte)");
   try {
     auto moves = ctx_.ledger->transact(
-        [&](pqxx::work& w) { return ledger::request_manual_pull(w, *checked, common::v1::PRIORITY_MANUAL, ctx_.clock->now()); });
+        [&](pqxx::work& w) {
+          auto queued = ledger::request_manual_pull(w, *checked, common::v1::PRIORITY_MANUAL, ctx_.clock->now());
+          for (const auto& m : queued) ledger::record_audit(w, queued_entry(m, caller.actor, "manual"));
+          return queued;
+        });
     for (const auto& m : moves) {
       publish_move(m);
       resp->add_study_instance_uids(m.study_uid);
@@ -445,8 +466,9 @@ grpc::Status FinderApp::RequestPull(grpc::ServerContext*, const finder::v1::Requ
   }
 }
 
-grpc::Status FinderApp::ListStudies(grpc::ServerContext*, const finder::v1::ListStudiesRequest* req,
+grpc::Status FinderApp::ListStudies(grpc::ServerContext* sc, const finder::v1::ListStudiesRequest* req,
                                     finder::v1::ListStudiesResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Read, "finder.ListStudies"); !denied.ok()) return denied;
   const std::string state(name_of(req->state()));  // "" (unspecified): every state
   try {
     auto items = ctx_.ledger->transact(

@@ -18,6 +18,9 @@
 #include "pacspull/pipeline/concurrency.hpp"
 #include "pacspull/pipeline/retrieve_plan.hpp"
 #include "pacspull/rules/text.hpp"
+#include "pacspull/ledger/audit_store.hpp"
+#include "pacspull/rpc/access.hpp"
+#include "pacspull/runtime/grpc_security.hpp"
 #include "pacspull/rpc/server.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
@@ -421,7 +424,16 @@ pipeline::Outcome MoverApp::execute(const ledger::MoveJobRow& job) {
   else
     spdlog::warn("mover: study {}: {}", job.work.study_uid, d.reason);
   try {
-    exec_ledger().transact([&](pqxx::work& w) { ledger::finish_job(w, job, attempt, d, ctx_.clock->now()); });
+    exec_ledger().transact([&](pqxx::work& w) {
+      ledger::finish_job(w, job, attempt, d, ctx_.clock->now());
+      if (d.next == pipeline::JobNext::Done || d.next == pipeline::JobNext::Failed)  // the audit trail's pull row
+        ledger::record_audit(w, {"mover", ledger::audit::kPullMoved, job.work.study_uid,
+                                 runtime::audit_detail({{"result", d.next == pipeline::JobNext::Done ? "done" : "failed"},
+                                                        {"job", std::to_string(job.id)},
+                                                        {"from", attempt.retrieved_from},
+                                                        {"completed", std::to_string(attempt.completed)},
+                                                        {"outcome", attempt.outcome}})});
+    });
   } catch (const std::exception& e) {
     // The job stays `running`; the next start-up runs it again.
     spdlog::error("mover: cannot record the outcome of job {}: {}", job.id, e.what());
@@ -455,8 +467,9 @@ dicom::StoreScp::SinkResult MoverApp::on_got(const dicom::StoreScp::Stored& s) {
   }
 }
 
-grpc::Status MoverApp::ListJobs(grpc::ServerContext*, const mover::v1::ListJobsRequest* req,
+grpc::Status MoverApp::ListJobs(grpc::ServerContext* sc, const mover::v1::ListJobsRequest* req,
                                 mover::v1::ListJobsResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Read, "mover.ListJobs"); !denied.ok()) return denied;
   try {
     auto jobs = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::list_jobs(w, req->status(), req->limit()); });
     for (const auto& j : jobs) {
@@ -479,8 +492,9 @@ grpc::Status MoverApp::ListJobs(grpc::ServerContext*, const mover::v1::ListJobsR
   }
 }
 
-grpc::Status MoverApp::RetryJob(grpc::ServerContext*, const mover::v1::RetryJobRequest* req,
+grpc::Status MoverApp::RetryJob(grpc::ServerContext* sc, const mover::v1::RetryJobRequest* req,
                                 mover::v1::RetryJobResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Mutate, "mover.RetryJob"); !denied.ok()) return denied;
   try {
     resp->set_requeued(ctx_.ledger->transact([&](pqxx::work& w) { return ledger::retry_job(w, req->id(), ctx_.clock->now()); }));
     if (resp->requeued()) wake();

@@ -25,6 +25,9 @@ inline constexpr int kNotFound = 2;   // bad argument, nothing matched
 struct Cli {
   std::string config_path;
   std::string host = "127.0.0.1";
+  // gRPC credentials (issue 11 part 3). Empty: the site file's `grpc:` section (ca_file,
+  // token_file; TLS when the services have tls_cert_file), as the services use it.
+  std::string tls_ca, tls_cert, tls_key, tls_server_name, token_file;
   std::string output = "text";
   std::optional<config::SiteConfig> cfg;
   int rc = kOk;
@@ -42,6 +45,7 @@ struct Cli {
   int check(const grpc::Status& s, const char* what) const;
 };
 
+// A call's context: its deadline and, when a token is configured, `authorization: Bearer`.
 std::unique_ptr<grpc::ClientContext> rpc_context(int seconds = 30);
 // "YYYY-MM-DD HH:MM" (UTC) of epoch seconds; "-" for 0.
 std::string when(int64_t secs);
@@ -49,5 +53,8 @@ std::string when(int64_t secs);
 void add_ledger_commands(CLI::App& app, Cli& cli);   // why, status [--watch], parked
 void add_service_commands(CLI::App& app, Cli& cli);  // health and one group per service
 void add_pacs_commands(CLI::App& app, Cli& cli);     // pacs echo|test, audit
+void add_audit_commands(CLI::App& app, Cli& cli);    // audit-log (the ledger's audit trail)
+// The gRPC credential options (--tls-ca, --tls-cert, --tls-key, --tls-server-name, --token-file).
+void add_grpc_options(CLI::App& app, Cli& cli);
 
 }  // namespace pacspull::pullctl

@@ -46,11 +46,13 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", cli.output, "text for people, json for scripts (one document on stdout)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
+  pullctl::add_grpc_options(app, cli);
   app.require_subcommand(1);
 
   pullctl::add_ledger_commands(app, cli);
   pullctl::add_service_commands(app, cli);
   pullctl::add_pacs_commands(app, cli);
+  pullctl::add_audit_commands(app, cli);
 
   // Arguments reach the ledger and gRPC, which take UTF-8 only: refuse anything else plainly.
   for (int i = 1; i < argc; ++i) {

@@ -16,6 +16,7 @@
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/ledger/storage_store.hpp"
 #include "pacspull/pipeline/storage.hpp"
+#include "pacspull/rpc/access.hpp"
 #include "pacspull/rpc/server.hpp"
 
 namespace pacspull::services {
@@ -399,8 +400,9 @@ dicom::StoreScp::SinkResult ReceiverApp::on_stored(const dicom::StoreScp::Stored
   return dicom::StoreScp::SinkResult::Ok;
 }
 
-grpc::Status ReceiverApp::GetStatus(grpc::ServerContext*, const receiver::v1::GetStatusRequest*,
+grpc::Status ReceiverApp::GetStatus(grpc::ServerContext* sc, const receiver::v1::GetStatusRequest*,
                                     receiver::v1::GetStatusResponse* resp) {
+  if (auto denied = rpc::authorize(sc, rpc::Access::Read, "receiver.GetStatus"); !denied.ok()) return denied;
   auto c = scp_ ? scp_->counters() : dicom::StoreScp::Counters{};
   resp->set_ae_title(ctx_.config.local.receiver_ae_title.str());
   resp->set_dicom_port(dicom_port_);

@@ -69,7 +69,9 @@ void PipelineFixture::write_config() {
     << "checker: {stable_age: 2s, scan_interval: 500ms, max_repulls: 3, grpc_port: " << grpc_ports_["checker"]
     << ", metrics_port: " << metrics_ports_["checker"] << x("checker") << "}\n"
     << "dispatcher: {grpc_port: " << grpc_ports_["dispatcher"] << ", metrics_port: " << metrics_ports_["dispatcher"]
-    << x("dispatcher") << "}\n";
+    << x("dispatcher") << "}\n"
+    << "grpc: {token_file: " << (dir_ / "grpc-token").string() << "}\n";  // pullctl finder pull (issue 11)
+  std::ofstream(dir_ / "grpc-token") << "e2e:0123456789abcdef0123456789abcdef\n";
 }
 
 void PipelineFixture::start(const std::string& service) {

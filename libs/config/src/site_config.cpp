@@ -132,6 +132,7 @@ class Reader {
   void ports(const YAML::Node& s, const std::string& path, ServicePorts& p) {
     integer(s, path, "grpc_port", p.grpc_port, 0, 65535);
     integer(s, path, "metrics_port", p.metrics_port, 0, 65535);
+    text(s, path, "grpc_bind", p.grpc_bind);
   }
 
   void node(const YAML::Node& s, const std::string& path, DicomNode& n) {
@@ -420,7 +421,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   SiteConfig c;
   Reader r(origin, env);
   r.only(root, "", {"site", "timezone", "ledger", "bus", "local", "pacs", "ai_node", "targets", "reconcile_after", "finder",
-                    "mover", "receiver", "filter", "checker", "dispatcher", "rules", "log"});
+                    "mover", "receiver", "filter", "checker", "dispatcher", "rules", "log", "grpc"});
   r.only(root["log"], "log", {"format", "level"});
   r.text(root["log"], "log", "format", c.log.format);
   r.text(root["log"], "log", "level", c.log.level);
@@ -444,6 +445,26 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.integer(root["bus"], "bus", "stream_replicas", c.bus_stream_replicas, 1, 5);  // JetStream allows at most 5
   read_credentials(r, root, env, c);
   r.duration(root, "", "reconcile_after", c.reconcile_after);
+
+  const YAML::Node g = root["grpc"];
+  r.only(g, "grpc", {"bind", "tls_cert_file", "tls_key_file", "ca_file", "client_cert", "token_file", "read_access"});
+  r.text(g, "grpc", "bind", c.grpc.bind, true);
+  r.text(g, "grpc", "tls_cert_file", c.grpc.tls_cert_file);
+  r.text(g, "grpc", "tls_key_file", c.grpc.tls_key_file);
+  r.text(g, "grpc", "ca_file", c.grpc.ca_file);
+  if (!c.grpc.ca_file.empty()) c.grpc.client_cert = "optional";
+  r.text(g, "grpc", "client_cert", c.grpc.client_cert);
+  r.text(g, "grpc", "token_file", c.grpc.token_file);
+  r.text(g, "grpc", "read_access", c.grpc.read_access);
+  if (c.grpc.tls_cert_file.empty() != c.grpc.tls_key_file.empty())
+    r.error(g.IsDefined() ? g : root, "'grpc.tls_cert_file' and 'grpc.tls_key_file' go together");
+  if (c.grpc.client_cert != "none" && c.grpc.client_cert != "optional" && c.grpc.client_cert != "require")
+    r.error(g["client_cert"], "'grpc.client_cert' must be none, optional or require, not '" + c.grpc.client_cert + "'");
+  else if (c.grpc.client_cert != "none" && (c.grpc.ca_file.empty() || c.grpc.tls_cert_file.empty()))
+    r.error(g.IsDefined() ? g : root, "'grpc.client_cert: " + c.grpc.client_cert +
+                                          "' needs 'grpc.ca_file' and TLS ('grpc.tls_cert_file', 'grpc.tls_key_file')");
+  if (!c.grpc.read_access.empty() && c.grpc.read_access != "open" && c.grpc.read_access != "authenticated")
+    r.error(g["read_access"], "'grpc.read_access' must be open or authenticated, not '" + c.grpc.read_access + "'");
 
   const YAML::Node local = root["local"];
   r.only(local, "local", {"ae_title", "receiver_ae_title", "storage_root", "connect_timeout", "acse_timeout",
@@ -488,7 +509,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   read_targets(r, root["targets"], has_targets, c);
 
   const YAML::Node f = root["finder"];
-  r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "metrics_port",
+  r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "grpc_bind", "metrics_port",
                        "series_filter", "stable_polls", "stable_min_age", "probe"});
   r.duration(f, "finder", "poll_interval", c.finder.poll_interval);
   r.integer(f, "finder", "crossday", c.finder.crossday, -30, 0);
@@ -508,7 +529,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   if (c.finder.poll_interval.count() <= 0) r.error(f, "'finder.poll_interval' must be positive");
 
   const YAML::Node m = root["mover"];
-  r.only(m, "mover", {"max_attempts", "retry_backoff", "grpc_port", "metrics_port", "max_parallel_moves", "adaptive"});
+  r.only(m, "mover", {"max_attempts", "retry_backoff", "grpc_port", "grpc_bind", "metrics_port", "max_parallel_moves", "adaptive"});
   r.integer(m, "mover", "max_attempts", c.mover.max_attempts, 1, 100);
   r.integer(m, "mover", "max_parallel_moves", c.mover.max_parallel_moves, 1, 64);
   {
@@ -524,7 +545,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   const YAML::Node rc = root["receiver"];
   r.only(rc, "receiver", {"dicom_port", "allowed_callers", "max_associations", "keep_after_dispatch", "retention",
                           "storage_high_watermark", "storage_low_watermark", "stale_temp_age", "drain_grace",
-                          "grpc_port", "metrics_port"});
+                          "grpc_port", "grpc_bind", "metrics_port"});
   r.integer(rc, "receiver", "dicom_port", c.receiver.dicom_port, 0, 65535);
   std::vector<std::string> callers;
   r.strings(rc, "receiver", "allowed_callers", callers);
@@ -547,17 +568,17 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
     r.error(rc, "'receiver.storage_low_watermark' must not be above 'receiver.storage_high_watermark'");
   r.ports(rc, "receiver", c.receiver.ports);
 
-  r.only(root["filter"], "filter", {"grpc_port", "metrics_port"});
+  r.only(root["filter"], "filter", {"grpc_port", "grpc_bind", "metrics_port"});
   r.ports(root["filter"], "filter", c.filter.ports);
 
   const YAML::Node ck = root["checker"];
-  r.only(ck, "checker", {"stable_age", "max_repulls", "scan_interval", "grpc_port", "metrics_port"});
+  r.only(ck, "checker", {"stable_age", "max_repulls", "scan_interval", "grpc_port", "grpc_bind", "metrics_port"});
   r.duration(ck, "checker", "stable_age", c.checker.stable_age);
   r.integer(ck, "checker", "max_repulls", c.checker.max_repulls, 0, 100);
   r.duration(ck, "checker", "scan_interval", c.checker.scan_interval);
   r.ports(ck, "checker", c.checker.ports);
 
-  r.only(root["dispatcher"], "dispatcher", {"grpc_port", "metrics_port", "event_identifiers"});
+  r.only(root["dispatcher"], "dispatcher", {"grpc_port", "grpc_bind", "metrics_port", "event_identifiers"});
   r.ports(root["dispatcher"], "dispatcher", c.dispatcher.ports);
   read_flag(r, root["dispatcher"], "dispatcher", "event_identifiers", c.dispatcher.event_identifiers);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pacspull/rpc/server.hpp"
+#include "pacspull/runtime/grpc_security.hpp"
 #include "pacspull/rules/text.hpp"
 #include "pacspull/runtime/pipeline_bus.hpp"
 
@@ -266,6 +267,12 @@ int run(int argc, char** argv, const std::string& service, const PortsOf& ports,
   } catch (const std::exception& e) {
     spdlog::critical("metrics: cannot listen on {}: {}", ctx.ports.metrics_port, e.what());
     return kExitInternal;
+  }
+  try {
+    install_grpc_security(ctx);  // bind, TLS, who may call, the audit trail (issue 11 parts 3, 6)
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return kExitBadConfig;
   }
   std::thread pump([&] { pump_bus_metrics(ctx); });
   std::thread readiness([&] { watch_readiness(ctx); });

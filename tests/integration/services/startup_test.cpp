@@ -38,7 +38,8 @@ struct Site {
       << "finder: {poll_interval: 1s, grpc_port: " << grpc_port << ", metrics_port: " << metrics_port << "}\n"
       << "receiver: {dicom_port: " << dicom_port << ", grpc_port: " << grpc_port << ", metrics_port: " << metrics_port
       << "}\n"
-      << extra;
+      << extra << "grpc: {token_file: " << (dir / "grpc-token").string() << "}\n";  // pullctl filter reload
+    std::ofstream(dir / "grpc-token") << "startup-test:0123456789abcdef0123\n";
     return p;
   }
 };

@@ -67,6 +67,22 @@ struct PacsNode {
 struct ServicePorts {
   uint16_t grpc_port = 0;
   uint16_t metrics_port = 0;
+  std::string grpc_bind;  // `<service>.grpc_bind`: this service's own address (empty: grpc.bind)
+};
+
+// `grpc:` where the services' gRPC servers listen and who may call them (issue 11 part 3;
+// README "gRPC security"). Mutating RPCs always need a token or a client certificate.
+struct GrpcSecurity {
+  std::string bind = "127.0.0.1";  // loopback unless the site opens it ("0.0.0.0" in containers)
+  std::string tls_cert_file, tls_key_file;  // TLS when both are set (PEM)
+  std::string ca_file;  // PEM CA: verifies client certificates (mTLS) and, for pullctl, the services'
+  std::string client_cert = "none";  // none | optional | require (with ca_file: optional unless set)
+  std::string token_file;            // bearer tokens, one `id:secret` per line
+  std::string read_access;           // open | authenticated (default: authenticated once a token
+                                     // file or CA is configured, open otherwise)
+  bool read_requires_auth() const {
+    return read_access.empty() ? !token_file.empty() || !ca_file.empty() : read_access == "authenticated";
+  }
 };
 
 struct SiteConfig {
@@ -113,6 +129,8 @@ struct SiteConfig {
     std::string format = "text";
     std::string level = "info";
   } log;
+
+  GrpcSecurity grpc;
 
   std::vector<PacsNode> pacs;
   DicomNode ai_node;

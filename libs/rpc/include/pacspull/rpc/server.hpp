@@ -4,6 +4,11 @@
 // server runs, the service itself says so (set_serving, e.g. the receiver under its
 // storage cap or draining says no) and the process is ready (set_ready, driven by
 // runtime's periodic checks of the ledger, the bus and the store).
+//
+// Where it listens and who may call it (issue 11 part 3) is process-wide, set once by
+// runtime::run from the site's `grpc:` section (configure()) before the service starts
+// its Server: the bind address, TLS (server certificate) and mTLS (client CA), and the
+// access policy that handlers ask with authorize() (access.hpp).
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -12,9 +17,31 @@
 
 namespace pacspull::rpc {
 
+// What a client must present at the TLS handshake (with a client CA).
+enum class ClientCert {
+  None,      // not asked for
+  Optional,  // asked for and verified against the CA when given (then it authenticates)
+  Require,   // no connection without a certificate the CA signed
+};
+
+struct Listen {
+  std::string bind = "127.0.0.1";  // an IPv4/IPv6 address or host name; "0.0.0.0" for every interface
+  // TLS when both are set (PEM files); plaintext otherwise.
+  std::string cert_file, key_file;
+  std::string client_ca_file;  // PEM: the CA whose client certificates authenticate (mTLS)
+  ClientCert client_cert = ClientCert::None;
+  bool tls() const { return !cert_file.empty(); }
+};
+
+// The process's listening options (default: plaintext on 127.0.0.1). Throws
+// std::runtime_error when a PEM file cannot be read or the combination is inconsistent.
+void configure_listen(const Listen& listen);
+Listen listen_options();
+
 class Server {
  public:
-  // Binds 0.0.0.0:port (0: an ephemeral port, read back with port()). Throws on failure.
+  // Binds <listen_options().bind>:port (0: an ephemeral port, read back with port()),
+  // with TLS/mTLS as configured. Throws on failure.
   Server(uint16_t port, const std::vector<grpc::Service*>& services);
   ~Server();
   uint16_t port() const { return port_; }
