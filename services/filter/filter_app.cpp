@@ -8,6 +8,7 @@
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/filter_store.hpp"
+#include "pacspull/ledger/ris_store.hpp"
 #include "pacspull/pipeline/state.hpp"
 #include "pacspull/rpc/access.hpp"
 #include "pacspull/rpc/server.hpp"
@@ -130,6 +131,8 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
         study->generation != msg.generation() ||
         study->filtered_generation >= msg.generation())
       return bus::Decision::Ack;  // stale or already done: redelivery changes nothing
+    // The RIS's body parts for the RIS rule (none known yet: the rule does not apply).
+    const ledger::RisContext ris = ctx_.ledger->transact([&](pqxx::work& w) { return ledger::ris_context(w, study->study_uid); });
     // Read and evaluate outside the transaction; record all verdicts in one.
     std::vector<std::pair<std::string, ledger::VerdictRow>> verdicts;
     int passed = 0;
@@ -145,6 +148,8 @@ bus::Decision FilterApp::on_received(bus::Message& m) {
       } else {
         rules::Context rc;
         rc.instance_count = s.instance_count;
+        rc.ris_body_parts = ris.body_parts;
+        rc.ris_day_body_parts = ris.day_body_parts;
         rules::Verdict v = rules::evaluate(*rs, rules::Level::Instance, *r.attributes, rc);
         row = to_row(v, *r.attributes);
       }

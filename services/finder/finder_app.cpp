@@ -9,6 +9,7 @@
 
 #include "dicom_options.hpp"
 #include "messages.hpp"
+#include "ris_poller.hpp"
 #include "study_state_proto.hpp"
 #include "pacspull/dicom/probe.hpp"
 #include "pacspull/dicom/scu.hpp"
@@ -69,6 +70,8 @@ void FinderApp::run() {
   for (const auto& p : ctx_.config.pacs)  // at 0, so per-PACS error alerts see every PACS
     ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", p.name}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
+  // The RIS on its own thread: a RIS that hangs never delays the PACS polls below.
+  std::unique_ptr<RisPoller> ris = ctx_.config.ris ? std::make_unique<RisPoller>(ctx_) : nullptr;
   {
     std::lock_guard lock(poll_mu_);
     for (const auto& p : ctx_.config.pacs) probe(p);
@@ -375,6 +378,7 @@ PollSummary FinderApp::poll_once() {
       o = ctx_.ledger->transact([&](pqxx::work& w) {
         auto seen = ledger::observe_study(w, s, {std::chrono::duration_cast<core::Seconds>(cfg.finder.fixed_delay)},
                                           now, fp_policy);
+        if (seen.move) apply_ris_priority(w, *seen.move);  // an urgent RIS order jumps the queue
         if (seen.move) ledger::record_audit(w, queued_entry(*seen.move, "finder", "stable"));  // same transaction
         return seen;
       });

@@ -89,6 +89,46 @@ rc=$?
 if [ "$rc" = 2 ]; then pass "entrypoint: unreadable config exits 2 (bad config)"; else
   fail "entrypoint: unreadable config exits 2 (bad config): exit $rc"; fi
 
+# --- credentials (issue 11 part 4): secrets from files, placeholders refused -------
+run "sh -n deploy/nats/start-with-secrets.sh" sh -n "$root/deploy/nats/start-with-secrets.sh"
+run "bash -n deploy/make-secrets.sh" bash -n "$root/deploy/make-secrets.sh"
+secrets="$work/secrets"
+if bash "$root/deploy/make-secrets.sh" "$secrets" >/dev/null 2>&1 && [ "$(find "$secrets" -type f | wc -l)" = 16 ] &&
+   [ "$(stat -c %a "$secrets")" = 700 ] && ! grep -rqi 'changeme' "$secrets" &&
+   [ "$(sort -u "$secrets"/* | wc -l)" = 16 ]; then
+  pass "make-secrets.sh: 16 distinct random secrets in a mode-700 directory"
+else
+  fail "make-secrets.sh: 16 distinct random secrets in a mode-700 directory"
+fi
+before=$(cat "$secrets/pg-owner" 2>/dev/null)
+bash "$root/deploy/make-secrets.sh" "$secrets" >/dev/null 2>&1
+if [ "$(cat "$secrets/pg-owner" 2>/dev/null)" = "$before" ]; then pass "make-secrets.sh: never overwrites a secret"; else
+  fail "make-secrets.sh: never overwrites a secret"; fi
+# nats-server stand-in: prints the finder's password it was given, and its arguments.
+# shellcheck disable=SC2016 # the stand-in expands them, not this shell
+printf '#!/bin/sh\necho "nats-server $PACSPULL_NATS_PASSWORD_FINDER $*"\n' >"$bindir/nats-server"
+chmod +x "$bindir/nats-server"
+natsstart() { PATH="$bindir:$PATH" PACSPULL_SECRETS_DIR="$1" sh "$root/deploy/nats/start-with-secrets.sh" -c x.conf; }
+expect_out "nats start-with-secrets.sh: exports the passwords and runs nats-server" \
+  "nats-server $(cat "$secrets/nats-finder") -c x.conf" natsstart "$secrets"
+printf 'CHANGE_ME\n' >"$secrets/nats-receiver"
+natsstart "$secrets" >"$work/nats-ph" 2>&1
+rc=$?
+if [ "$rc" = 2 ] && grep -q "placeholder" "$work/nats-ph"; then pass "nats start-with-secrets.sh: refuses a placeholder secret"
+else fail "nats start-with-secrets.sh: refuses a placeholder secret: exit $rc $(cat "$work/nats-ph")"; fi
+rm -f "$secrets/nats-receiver"
+natsstart "$secrets" >/dev/null 2>&1
+rc=$?
+if [ "$rc" = 2 ]; then pass "nats start-with-secrets.sh: refuses a missing secret"; else
+  fail "nats start-with-secrets.sh: refuses a missing secret: exit $rc"; fi
+rm -f "$bindir/nats-server"
+if command -v nats-server >/dev/null; then
+  for u in FINDER MOVER RECEIVER FILTER CHECKER DISPATCHER OPERATOR AI_BACKEND; do export "PACSPULL_NATS_PASSWORD_$u=static-check-$u"; done
+  run "nats-server -t deploy/nats/nats-server.conf" nats-server -t -c "$root/deploy/nats/nats-server.conf"
+else
+  skip "nats-server -t: nats-server not installed"
+fi
+
 # --- healthcheck: a port with no gRPC server is not healthy ----------------------
 closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null)
 if command -v curl >/dev/null && [ -n "$closed_port" ]; then

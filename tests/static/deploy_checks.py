@@ -209,7 +209,7 @@ def check_compose(root, compose, site):
         env = svc.get("environment", {})
         R.check(f"compose {s}: ledger and bus URLs from env",
                 isinstance(env, dict) and "PACSPULL_LEDGER_URL" in env and "PACSPULL_BUS_URL" in env
-                and "@postgres:5432/" in env["PACSPULL_LEDGER_URL"] and env["PACSPULL_BUS_URL"] == "nats://nats:4222",
+                and "postgres:5432/" in env["PACSPULL_LEDGER_URL"] and env["PACSPULL_BUS_URL"] == "nats://nats:4222",
                 str(env))
         R.check(f"compose {s}: TCP_NODELAY=1", str(env.get("TCP_NODELAY")) == "1", str(env.get("TCP_NODELAY")))
         deps = svc.get("depends_on", {})
@@ -277,6 +277,165 @@ def check_compose(root, compose, site):
                 and str(site["ai_node"]["port"]) in cmd and "--acse-timeout" in cmd and "--dimse-timeout" in cmd,
                 str(cmd))
     return svcs
+
+
+# --- credentials (issue 11 part 4) -------------------------------------------------
+# Each service: its own PostgreSQL role and NATS user, passwords only from secret files,
+# never migrating; the schema by a one-shot step as the owner; NATS with the shipped users
+# and permissions; no literal password or placeholder that a service would accept.
+CRED_USERS = SERVICES + ["operator"]
+NATS_USERS = CRED_USERS + ["ai_backend"]
+PLACEHOLDERS = ("changeme", "placeholder", "password", "secret", "replaceme")
+
+
+def is_placeholder(v):
+    k = re.sub(r"[^a-z0-9]", "", str(v).lower())
+    return k != "" and (k in PLACEHOLDERS or "changeme" in k or "placeholder" in k)
+
+
+def url_password(url):
+    m = re.match(r"^[a-z]+://[^/@:]*:([^@/]*)@", str(url))
+    return m.group(1) if m else ""
+
+
+def nats_conf_users(root, path):
+    """user -> (password reference, publish allow list) from a nats-server.conf we ship."""
+    text = open(os.path.join(root, path), encoding="utf-8").read()
+    users = {}
+    for m in re.finditer(r"\{user: (\w+), password: (\$\w+), permissions: \{\s*publish: \{allow: \[([^\]]*)\]\}", text):
+        users[m.group(1)] = (m.group(2), [x.strip().strip('"') for x in m.group(3).split(",") if x.strip()])
+    return text, users
+
+
+def check_nats_conf(root):
+    text, users = nats_conf_users(root, "deploy/nats/nats-server.conf")
+    R.check("nats conf: a user per service, pullctl and the AI backend", sorted(users) == sorted(NATS_USERS),
+            str(sorted(users)))
+    for u, (pw, allow) in users.items():
+        R.check(f"nats conf {u}: password from the environment", pw == "$PACSPULL_NATS_PASSWORD_" + u.upper(), pw)
+        pipeline = sorted(a for a in allow if a.startswith("pacspull."))
+        R.check(f"nats conf {u}: no wildcard publish, no stream delete or purge",
+                not any(a in (">", "pacspull.>", "$JS.API.>") or "DELETE" in a or "PURGE" in a for a in allow),
+                str(allow))
+        R.check(f"nats conf {u}: subscribes only to its own inbox", f'subscribe: {{allow: ["_INBOX_{u}.>"]}}' in text,
+                "other subscribe permissions")
+    want = {"finder": ["pacspull.move.request"], "mover": [], "receiver": [], "filter": ["pacspull.study.filtered"],
+            "checker": ["pacspull.move.request", "pacspull.study.received"], "dispatcher": ["pacspull.dispatch.done"],
+            "ai_backend": []}
+    for u, subjects in want.items():
+        got = sorted(a for a in users.get(u, ("", []))[1] if a.startswith("pacspull."))
+        R.check(f"nats conf {u}: publishes exactly {subjects or 'no pipeline subject'}", got == sorted(subjects), str(got))
+    k8s_copy = os.path.join(root, "k8s/config/nats-server.conf")
+    R.check("k8s/config/nats-server.conf is a copy of deploy/nats/nats-server.conf",
+            os.path.isfile(k8s_copy) and open(k8s_copy, encoding="utf-8").read() == text, "differs")
+    script = open(os.path.join(root, "deploy/nats/start-with-secrets.sh"), encoding="utf-8").read()
+    m = re.search(r"for user in ([a-z_ ]+); do", script)
+    R.check("nats start-with-secrets.sh exports every conf user's password",
+            m is not None and sorted(m.group(1).split()) == sorted(NATS_USERS), m.group(1) if m else "no loop")
+
+
+def check_compose_credentials(compose):
+    svcs = compose.get("services", {})
+    declared = compose.get("secrets") or {}
+    for name, sec in declared.items():
+        R.check(f"compose secret {name}: a file under ./secrets (deploy/make-secrets.sh)",
+                str((sec or {}).get("file", "")).startswith("./secrets/"), str(sec))
+    for name, svc in svcs.items():
+        env = svc.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) for e in env if "=" in e)
+        literal = [k for k, v in env.items() if re.search(r"(PASSWORD|TOKEN)$", k) and "GRAFANA" not in k
+                   and k != "GF_SECURITY_ADMIN_PASSWORD"]
+        R.check(f"compose {name}: no password in the environment (files only)", not literal, str(literal))
+        for k, v in env.items():
+            if "URL" in k:
+                R.check(f"compose {name}: {k} carries no password", url_password(v) == "", str(v))
+            if k.endswith("_FILE") and str(v).startswith("/run/secrets/"):
+                sec = str(v).rsplit("/", 1)[-1]
+                R.check(f"compose {name}: {k} names a secret it mounts",
+                        sec in (svc.get("secrets") or []) and sec in declared, sec)
+    for s in SERVICES:
+        env = (svcs.get(s) or {}).get("environment") or {}
+        R.check(f"compose {s}: own ledger role and NATS user, passwords from files, no migrations",
+                env.get("PACSPULL_LEDGER_USER") == f"pacspull_{s}"
+                and env.get("PACSPULL_LEDGER_PASSWORD_FILE") == f"/run/secrets/pg-{s}"
+                and env.get("PACSPULL_BUS_USER") == s
+                and env.get("PACSPULL_BUS_PASSWORD_FILE") == f"/run/secrets/nats-{s}"
+                and str(env.get("PACSPULL_LEDGER_MIGRATE")) == "off", str(env))
+        deps = (svcs.get(s) or {}).get("depends_on") or {}
+        R.check(f"compose {s}: starts after the migrate one-shot succeeded",
+                isinstance(deps, dict) and (deps.get("migrate") or {}).get("condition") == "service_completed_successfully",
+                str(deps))
+    mig = svcs.get("migrate") or {}
+    cmd = mig.get("command") or []
+    env = mig.get("environment") or {}
+    R.check("compose migrate: one-shot --migrate as the owner, restart no",
+            cmd[-1:] == ["--migrate"] and str(mig.get("restart")) == "no"
+            and env.get("PACSPULL_LEDGER_PASSWORD_FILE") == "/run/secrets/pg-owner", f"{cmd} {mig.get('restart')}")
+    R.check("compose migrate: sets every service role's password",
+            all(env.get(f"PACSPULL_ROLE_PASSWORD_{u.upper()}_FILE") == f"/run/secrets/pg-{u}" for u in CRED_USERS),
+            str(env))
+    pg = (svcs.get("postgres") or {}).get("environment") or {}
+    R.check("compose postgres: owner password from a secret file",
+            pg.get("POSTGRES_PASSWORD_FILE") == "/run/secrets/pg-owner" and "POSTGRES_PASSWORD" not in pg, str(pg))
+    nats = svcs.get("nats") or {}
+    cmd = [str(c) for c in nats.get("command") or []]
+    R.check("compose nats: runs deploy/nats/nats-server.conf through start-with-secrets.sh",
+            "-c" in cmd and cmd[cmd.index("-c") + 1] == "/etc/nats/nats-server.conf"
+            and any(v.startswith("./deploy/nats/nats-server.conf:/etc/nats/nats-server.conf") for v in nats.get("volumes", []))
+            and "start-with-secrets.sh" in " ".join(nats.get("entrypoint") or []), f"{nats.get('entrypoint')} {cmd}")
+    R.check("compose nats: every NATS user's secret mounted",
+            sorted(nats.get("secrets") or []) == sorted(f"nats-{u}" for u in NATS_USERS), str(nats.get("secrets")))
+
+
+def check_k8s_service_credentials(s, pod, c, env, secrets):
+    val = lambda k: str((env.get(k) or {}).get("value", ""))
+    R.check(f"k8s pacspull-{s}: own ledger role and NATS user, passwords from files, no migrations",
+            val("PACSPULL_LEDGER_USER") == f"pacspull_{s}" and val("PACSPULL_BUS_USER") == s
+            and val("PACSPULL_LEDGER_PASSWORD_FILE").startswith("/run/secrets/")
+            and val("PACSPULL_BUS_PASSWORD_FILE").startswith("/run/secrets/")
+            and val("PACSPULL_LEDGER_MIGRATE") == "off", str({k: v.get("value") for k, v in env.items()}))
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    cred = (vols.get("credentials") or {}).get("secret") or {}
+    items = {i["key"]: i["path"] for i in cred.get("items", [])}
+    R.check(f"k8s pacspull-{s}: mounts only its own secrets", items == {f"pg-{s}": "pg-password", f"nats-{s}": "nats-password"},
+            str(items))
+    have = (secrets.get(cred.get("secretName", ""), {}).get("stringData") or {})
+    R.check(f"k8s pacspull-{s}: its secret keys exist", all(k in have for k in items), str(sorted(have)))
+    R.check(f"k8s pacspull-{s}: no password in env values",
+            not any(re.search(r"(PASSWORD|TOKEN)$", k) for k in env), str(list(env)))
+
+
+def check_k8s_credentials(root):
+    docs = load_yaml_docs(os.path.join(root, "k8s/secret.yaml"))
+    cred = [d for d in docs if d["metadata"]["name"] == "pacspull-credentials"]
+    if not R.check("k8s secret pacspull-credentials exists", len(cred) == 1, "missing"):
+        return
+    data = cred[0].get("stringData") or {}
+    want = ["pg-owner"] + [f"pg-{u}" for u in CRED_USERS] + [f"nats-{u}" for u in NATS_USERS]
+    R.check("k8s pacspull-credentials: every key", sorted(data) == sorted(want), str(sorted(data)))
+    R.check("k8s pacspull-credentials: shipped values are placeholders the services refuse",
+            all(is_placeholder(v) for v in data.values()), str(data))
+    for d in docs:
+        for k, v in (d.get("stringData") or {}).items():
+            if "url" in k.lower():
+                R.check(f"k8s secret {d['metadata']['name']}/{k}: no password in the URL", url_password(v) == "", v)
+    job = load_yaml_docs(os.path.join(root, "k8s/migrate-job.yaml"))[0]
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c.get("env", [])}
+    R.check("k8s migrate job: --migrate as the owner, sets every role's password",
+            c.get("args", [])[-1:] == ["--migrate"]
+            and str((env.get("PACSPULL_LEDGER_PASSWORD_FILE") or {}).get("value", "")).endswith("/pg-owner")
+            and all(f"PACSPULL_ROLE_PASSWORD_{u.upper()}_FILE" in env for u in CRED_USERS), str(list(env)))
+    nats = load_yaml_docs(os.path.join(root, "k8s/nats.yaml"))
+    sts = [d for d in nats if d["kind"] == "StatefulSet"][0]
+    nc = sts["spec"]["template"]["spec"]["containers"][0]
+    nenv = {e["name"]: e for e in nc.get("env", [])}
+    args = [str(a) for a in nc.get("args", [])]
+    R.check("k8s nats: runs the shipped users and permissions, passwords from the credentials Secret",
+            args[:2] == ["-c", "/etc/nats/nats-server.conf"]
+            and all(((nenv.get(f"PACSPULL_NATS_PASSWORD_{u.upper()}") or {}).get("valueFrom") or {}).get("secretKeyRef", {})
+                    .get("key") == f"nats-{u}" for u in NATS_USERS), str(args))
 
 
 def check_compose_site(root, site):
@@ -476,6 +635,7 @@ def check_k8s(root, site, rendered_path):
         R.check(f"k8s pacspull-{s}: ledger URL from secret, bus URL set",
                 "secretKeyRef" in (env.get("PACSPULL_LEDGER_URL", {}).get("valueFrom") or {})
                 and str(env.get("PACSPULL_BUS_URL", {}).get("value", "")).startswith("nats://"), str(list(env)))
+        check_k8s_service_credentials(s, pod, c, env, secrets)
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
         R.check(f"k8s pacspull-{s}: container ports grpc {grpc} / metrics {metrics}",
                 ports.get("grpc") == grpc and ports.get("metrics") == metrics, str(ports))
@@ -559,6 +719,10 @@ def check_k8s(root, site, rendered_path):
         names = {(d["kind"], d["metadata"]["name"]) for d in rendered}
         cms = [n for k, n in names if k == "ConfigMap" and n.startswith("pacspull-site-")]
         R.check("kustomize output: site ConfigMap with content hash", len(cms) == 1, str(cms))
+        # The NATS users and permissions (issue 11 part 4) are a hashed ConfigMap too.
+        nats_cms = [n for k, n in names if k == "ConfigMap" and n.startswith("pacspull-nats-config-")]
+        R.check("kustomize output: NATS config ConfigMap with content hash", len(nats_cms) == 1, str(nats_cms))
+        cms = cms + nats_cms
         refs = {v["configMap"]["name"] for d in rendered if d["kind"] in ("Deployment", "StatefulSet")
                 for v in d["spec"]["template"]["spec"].get("volumes", []) if "configMap" in v}
         R.check("kustomize output: workloads mount the hashed ConfigMap", refs == set(cms), f"{refs} vs {cms}")
@@ -1087,8 +1251,11 @@ def main():
     if docs.get(compose_path):
         check_compose(root, docs[compose_path][0], site)
         check_compose_site(root, site)
+        check_compose_credentials(docs[compose_path][0])
+    check_nats_conf(root)
     check_dockerfile(root)
     check_k8s(root, site, rendered)
+    check_k8s_credentials(root)
     check_nats_cluster(root)
     contract = check_contract(root)
     used = check_prometheus(root, site, contract)

@@ -421,7 +421,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   SiteConfig c;
   Reader r(origin, env);
   r.only(root, "", {"site", "timezone", "ledger", "bus", "local", "pacs", "ai_node", "targets", "reconcile_after", "finder",
-                    "mover", "receiver", "filter", "checker", "dispatcher", "rules", "log", "grpc"});
+                    "mover", "receiver", "filter", "checker", "dispatcher", "ris", "rules", "log", "grpc"});
   r.only(root["log"], "log", {"format", "level"});
   r.text(root["log"], "log", "format", c.log.format);
   r.text(root["log"], "log", "level", c.log.level);
@@ -581,6 +581,20 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.only(root["dispatcher"], "dispatcher", {"grpc_port", "grpc_bind", "metrics_port", "event_identifiers"});
   r.ports(root["dispatcher"], "dispatcher", c.dispatcher.ports);
   read_flag(r, root["dispatcher"], "dispatcher", "event_identifiers", c.dispatcher.event_identifiers);
+
+  if (const YAML::Node ris = root["ris"]; ris.IsDefined() && !ris.IsNull()) {
+    SiteConfig::Ris x;
+    r.only(ris, "ris", {"name", "ae_title", "host", "port", "poll_interval", "window_days", "timeout", "modalities"});
+    r.text(ris, "ris", "name", x.name);
+    r.node(ris, "ris", x.node);
+    r.duration(ris, "ris", "poll_interval", x.poll_interval);
+    r.integer(ris, "ris", "window_days", x.window_days, 0, 30);
+    r.duration(ris, "ris", "timeout", x.timeout);
+    r.strings(ris, "ris", "modalities", x.modalities);
+    if (x.poll_interval.count() <= 0) r.error(ris, "'ris.poll_interval' must be positive");
+    if (x.timeout.count() < 1000) r.error(ris, "'ris.timeout' must be at least 1s: DCMTK's 0 means wait forever");
+    c.ris = std::move(x);
+  }
 
   std::vector<std::string> errors = r.errors();
   try {

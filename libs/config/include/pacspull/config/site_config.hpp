@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -231,6 +232,22 @@ struct SiteConfig {
     bool event_identifiers = false;
     ServicePorts ports{50056, 9106};
   } dispatcher;
+
+  // `ris:` a RIS answering DICOM Modality Worklist (issue 9 part 9); absent: no RIS. The
+  // finder polls it on its own thread every poll_interval for the orders scheduled from
+  // window_days before today to today (hospital local dates); each query is bounded by
+  // `timeout` (connect, association and each answer), so a RIS that hangs or is down never
+  // delays the PACS polls. Orders give the filter its RIS body parts and raise the move
+  // priority of urgent (STAT/HIGH) exams.
+  struct Ris {
+    std::string name = "ris";
+    DicomNode node;
+    Millis poll_interval{60000};
+    int window_days = 1;
+    Millis timeout{10000};
+    std::vector<std::string> modalities;  // MWL Modality keys to ask; empty: any modality
+  };
+  std::optional<Ris> ris;
 
   rules::RuleSet rules;
 };
