@@ -301,8 +301,10 @@ void DispatcherApp::finish(ledger::Ledger& db, const ledger::ClaimedDispatch& d,
     auto f = ledger::finish_dispatch(w, d.id, d.study_uid, d.generation);
     events::v1::DispatchDone done;
     done.set_study_instance_uid(uid_for(d.study_uid));
-    done.set_accession_number(opts ? "" : d.accession_number);
-    done.set_patient_id(opts ? deid::pseudonym(opts->key, t.name, d.patient_id) : d.patient_id);
+    // PHI on the bus only when the site asks (dispatcher.event_identifiers; services/README.md).
+    const bool identifiers = ctx_.config.dispatcher.event_identifiers;
+    done.set_accession_number(opts || !identifiers ? "" : d.accession_number);
+    done.set_patient_id(opts ? deid::pseudonym(opts->key, t.name, d.patient_id) : identifiers ? d.patient_id : "");
     for (const auto& x : d.series_uids) done.add_series_instance_uids(uid_for(x));
     if (!opts)
       for (const auto& p : f.files) done.add_file_paths(p);

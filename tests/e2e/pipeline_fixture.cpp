@@ -18,7 +18,9 @@ PipelineFixture::PipelineFixture(const std::string& name, Options options) : opt
   dir_ = make_temp_dir("pacspull-" + name);
   bin_ = fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin";
   day_ = dir_ / "day";
-  fs::path manifest = run_gen_day(day_, GenDayOptions{});
+  GenDayOptions gen;
+  gen.canary = options_.canary;
+  fs::path manifest = run_gen_day(day_, gen);
   std::ifstream(manifest) >> manifest_;
 
   nats_port_ = free_tcp_port();
@@ -70,7 +72,8 @@ void PipelineFixture::write_config() {
     << ", metrics_port: " << metrics_ports_["checker"] << x("checker") << "}\n"
     << "dispatcher: {grpc_port: " << grpc_ports_["dispatcher"] << ", metrics_port: " << metrics_ports_["dispatcher"]
     << x("dispatcher") << "}\n"
-    << "grpc: {token_file: " << (dir_ / "grpc-token").string() << "}\n";  // pullctl finder pull (issue 11)
+    << "grpc: {token_file: " << (dir_ / "grpc-token").string() << "}\n"  // pullctl finder pull (issue 11)
+    << options_.site_tail;
   std::ofstream(dir_ / "grpc-token") << "e2e:0123456789abcdef0123456789abcdef\n";
 }
 

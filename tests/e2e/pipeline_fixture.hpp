@@ -25,6 +25,8 @@ class PipelineFixture {
   // naming max_attempts replaces the mover's default retry keys).
   struct Options {
     std::map<std::string, std::string> extra;
+    std::string canary;      // gen_day.py --canary PREFIX (the PHI canary test)
+    std::string site_tail;   // top-level lines appended to the site file, e.g. "log: {level: debug}\n"
   };
   explicit PipelineFixture(const std::string& name);
   PipelineFixture(const std::string& name, Options options);
@@ -58,6 +60,7 @@ class PipelineFixture {
   const std::filesystem::path& day_dir() const { return day_; }
   // The port the PACS knows as the C-MOVE destination (receiver.dicom_port in the site file).
   uint16_t receiver_port() const { return receiver_port_; }
+  std::string nats_url() const { return "nats://127.0.0.1:" + std::to_string(nats_port_); }
   uint16_t grpc_port(const std::string& service) const { return grpc_ports_.at(service); }
   uint16_t metrics_port(const std::string& service) const { return metrics_ports_.at(service); }
   // From the manifest: studies that must settle (all but not_pulled), and the SOP Instance

@@ -236,6 +236,7 @@ fs::path run_gen_day(const fs::path& out_dir, const GenDayOptions& options) {
                                    std::to_string(options.seed)};
   if (!options.date.empty()) argv = with(argv, {"--date", options.date});
   if (options.studies) argv = with(argv, {"--studies", std::to_string(*options.studies)});
+  if (!options.canary.empty()) argv = with(argv, {"--canary", options.canary});
   const fs::path log = out_dir / "gen_day.log";
   int rc = run_command(argv, std::chrono::minutes(5), log);
   const fs::path manifest = out_dir / "manifest.json";

@@ -99,6 +99,7 @@ struct GenDayOptions {
   std::string date;  // YYYYMMDD; empty = today
   int seed = 1;
   std::optional<int> studies;
+  std::string canary;  // --canary PREFIX: PHI canary strings in every patient's attributes
 };
 std::filesystem::path run_gen_day(const std::filesystem::path& out_dir, const GenDayOptions& options = {});
 
