@@ -220,12 +220,13 @@ TEST_CASE("receiver.tls: storescu +tls with a certificate of our CA stores, a pl
                               "  accept_unsolicited: true\n  tls: {enabled: true, certificate: " + pki("server.pem") +
                                   ", private_key: " + pki("server.key") + ", ca_certificates: " + pki("ca.pem") + "}\n");
   INFO(read_file(r.log));
-  CHECK(read_file(r.log).find("(DICOM TLS)") != std::string::npos);
+  CHECK(wait_for([&] { return read_file(r.log).find("(DICOM TLS)") != std::string::npos; }, 10s));  // logged after the bind
   Sent s = storescu(r, "PACSA", all, "tls", {"+tls", pki("client.key"), pki("client.pem"), "+cf", pki("ca.pem")});
   INFO(s.log);
   CHECK(s.answers == std::vector<std::string>{"Success", "Success"});
   CHECK(count(db, "SELECT count(*) FROM instances WHERE study_uid = $1", all.front().study) == 2);
-  // The start-up wait's bare TCP connect already counts as a failed handshake: count from here.
+  // The start-up wait's bare TCP connects count as failed handshakes too (so would a load
+  // balancer's TCP probe): count from here, at least one per refused client.
   const double before = metric(r, "pacspull_receiver_associations_rejected_total", "tls");
   CHECK(before >= 0);
   Sent plain = storescu(r, "PACSA", all, "plain");
@@ -233,7 +234,7 @@ TEST_CASE("receiver.tls: storescu +tls with a certificate of our CA stores, a pl
   CHECK(plain.answers.empty());
   Sent rogue = storescu(r, "PACSA", all, "rogue", {"+tls", pki("rogue.key"), pki("rogue.pem"), "+cf", pki("ca.pem")});
   CHECK(rogue.answers.empty());
-  CHECK(wait_for([&] { return metric(r, "pacspull_receiver_associations_rejected_total", "tls") == before + 2; }, 10s));
+  CHECK(wait_for([&] { return metric(r, "pacspull_receiver_associations_rejected_total", "tls") >= before + 2; }, 10s));
   r.process.stop(10s);
   fs::remove_all(dir);
 }
