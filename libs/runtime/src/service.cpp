@@ -9,6 +9,7 @@
 #include <fstream>
 #include <pqxx/pqxx>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 #include "pacspull/rpc/server.hpp"
@@ -178,7 +179,9 @@ int migrate_once(ledger::Ledger& ledger) {
   try {
     int version = ledger.migrate();
     spdlog::info("ledger: migrated (schema version {})", version);
+    // Every password is read and checked before any role changes: all or nothing.
     const auto env = config::process_environment();
+    std::vector<std::tuple<std::string, std::string, std::string>> logins;  // role, password, from
     for (const char* svc : {"FINDER", "MOVER", "RECEIVER", "FILTER", "CHECKER", "DISPATCHER", "OPERATOR"}) {
       const std::string name = std::string("PACSPULL_ROLE_PASSWORD_") + svc;
       std::string password;
@@ -193,11 +196,14 @@ int migrate_once(ledger::Ledger& ledger) {
       if (config::is_placeholder_secret(password)) throw std::runtime_error(name + " is a placeholder: set a real secret");
       std::string role = "pacspull_" + std::string(svc);
       for (auto& ch : role) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      ledger.transact([&](pqxx::work& w) {
-        w.exec("ALTER ROLE " + w.quote_name(role) + " LOGIN PASSWORD " + w.quote(password));
-      });
-      spdlog::info("ledger: role {} may log in (password from {})", role, name);
+      logins.emplace_back(role, password, name);
     }
+    ledger.transact([&](pqxx::work& w) {
+      for (const auto& [role, password, from] : logins)
+        w.exec("ALTER ROLE " + w.quote_name(role) + " LOGIN PASSWORD " + w.quote(password));
+    });
+    for (const auto& [role, password, from] : logins)
+      spdlog::info("ledger: role {} may log in (password from {})", role, from);
     return kExitOk;
   } catch (const std::exception& e) {
     spdlog::critical("ledger: migration failed: {}", e.what());
