@@ -172,7 +172,7 @@ struct SiteConfig {
     // at series level), off.
     std::string series_filter = "auto";
     bool probe = true;  // probe each PACS's capabilities at start-up
-    ServicePorts ports{50051, 9101};
+    ServicePorts ports{50051, 9101, {}};
   } finder;
 
   struct Mover {
@@ -183,7 +183,7 @@ struct SiteConfig {
     // gets fewer (halved, at least 1), one more after each run of successes, up to N.
     int max_parallel_moves = 1;
     bool adaptive = true;
-    ServicePorts ports{50052, 9102};
+    ServicePorts ports{50052, 9102, {}};
   } mover;
 
   struct Receiver {
@@ -210,18 +210,18 @@ struct SiteConfig {
     pipeline::Watermark storage_low_watermark{pipeline::Watermark::Kind::Percent, 80};
     Millis stale_temp_age{3600 * 1000};  // temp files older than this are removed at start-up
     Millis drain_grace{30000};           // SIGTERM: associations in flight get this long to finish
-    ServicePorts ports{50053, 9103};
+    ServicePorts ports{50053, 9103, {}};
   } receiver;
 
   struct Filter {
-    ServicePorts ports{50054, 9104};
+    ServicePorts ports{50054, 9104, {}};
   } filter;
 
   struct Checker {
     Millis stable_age{30000};
     int max_repulls = 3;
     Millis scan_interval{5000};
-    ServicePorts ports{50055, 9105};
+    ServicePorts ports{50055, 9105, {}};
   } checker;
 
   struct Dispatcher {
@@ -230,7 +230,7 @@ struct SiteConfig {
     // default (issue 11 part 5): the AI backend finds the study by its StudyInstanceUID; a site
     // whose backend needs them turns it on, knowing the bus then carries PHI.
     bool event_identifiers = false;
-    ServicePorts ports{50056, 9106};
+    ServicePorts ports{50056, 9106, {}};
   } dispatcher;
 
   // `ris:` a RIS answering DICOM Modality Worklist (issue 9 part 9); absent: no RIS. The
