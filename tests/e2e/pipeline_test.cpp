@@ -242,6 +242,21 @@ TEST_CASE("The pipeline pulls exactly the chest series the AI must compute, and 
                      1, 120));
   CHECK(f.count("SELECT count(*) FROM move_jobs WHERE study_uid = '" + chest_uid + "' AND priority = 3 AND status = 'done'") == 1);
   CHECK(f.count("SELECT count(*) FROM dispatches WHERE study_uid = '" + chest_uid + "'") == 1);
+
+  // The audit trail (issue 11 part 6): the finder's queueing, the doctor's pull by its token,
+  // the moves, the one dispatch; no accession number or patient id anywhere in it.
+  const std::string a = "SELECT count(*) FROM audit_log WHERE object = '" + chest_uid + "' AND ";
+  CHECK(f.count(a + "action = 'pull.queued' AND actor = 'finder'") >= 1);
+  CHECK(f.count(a + "action = 'pull.queued' AND actor = 'token:e2e' AND detail->>'why' = 'manual'") == 1);
+  CHECK(f.count(a + "action = 'pull.moved' AND detail->>'result' = 'done'") >= 2);
+  CHECK(f.count(a + "action = 'dispatch.sent'") == 1);
+  CHECK(f.count("SELECT count(*) FROM audit_log WHERE action = 'request' AND actor = 'token:e2e' AND "
+                "object = 'finder.RequestPull'") == 1);
+  CHECK(f.count("SELECT count(*) FROM audit_log WHERE action = 'dispatch.sent'") ==
+        f.count("SELECT count(*) FROM dispatches WHERE status = 'sent'"));
+  for (const char* key : {"accession_number", "patient_id"})
+    CHECK(f.count("SELECT count(*) FROM audit_log WHERE strpos(object || detail::text, '" +
+                  chest[key].get<std::string>() + "') > 0") == 0);
 }
 
 TEST_CASE("SIGKILL of the mover, the receiver and the dispatcher mid-work loses nothing and dispatches nothing twice") {
