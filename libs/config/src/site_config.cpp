@@ -172,6 +172,51 @@ void read_flag(Reader& r, const YAML::Node& s, const std::string& path, const ch
   if (v) out = *v;
 }
 
+// section[key], or an undefined node when section is missing or not a mapping (indexing
+// a missing section throws in yaml-cpp).
+YAML::Node child(const YAML::Node& section, const char* key) {
+  if (!section.IsDefined() || !section.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  YAML::Node n = section[key];
+  return n.IsDefined() ? n : YAML::Node(YAML::NodeType::Undefined);
+}
+
+// `tls:` of a peer or of the receiver (issue 11 part 2). `ca_certificates`: one path or a list.
+void read_tls(Reader& r, const YAML::Node& t, const std::string& path, DicomTls& out, bool server) {
+  r.only(t, path, {"enabled", "certificate", "private_key", "ca_certificates", "verify_peer"});
+  read_flag(r, t, path, "enabled", out.enabled);
+  r.text(t, path, "certificate", out.certificate);
+  r.text(t, path, "private_key", out.private_key);
+  if (child(t, "ca_certificates").IsScalar()) {
+    std::string one;
+    r.text(t, path, "ca_certificates", one);
+    out.ca_certificates = {one};
+  } else {
+    r.strings(t, path, "ca_certificates", out.ca_certificates);
+  }
+  read_flag(r, t, path, "verify_peer", out.verify_peer);
+  if (!out.enabled) return;
+  const YAML::Node at = t.IsDefined() ? t : YAML::Node();
+  if (out.certificate.empty() != out.private_key.empty())
+    r.error(at, "'" + path + ".certificate' and '" + path + ".private_key' go together");
+  if (server && out.certificate.empty())
+    r.error(at, "'" + path + "' needs 'certificate' and 'private_key' (PEM files): the receiver presents them");
+  if (out.verify_peer && out.ca_certificates.empty())
+    r.error(at, "'" + path + ".verify_peer' needs 'ca_certificates' (the CA files or directories we trust), or "
+                "'verify_peer: false' for encryption without authentication");
+}
+
+// A list of IP addresses or CIDRs (`addresses:`), IPv4 or IPv6.
+void read_networks(Reader& r, const YAML::Node& s, const std::string& path, const char* key,
+                   std::vector<pipeline::IpNetwork>& out) {
+  std::vector<std::string> items;
+  r.strings(s, path, key, items);
+  for (const auto& item : items) {
+    std::string error;
+    if (auto n = pipeline::parse_ip_network(item, &error)) out.push_back(*n);
+    else r.error(s.IsMap() && s[key].IsDefined() ? s[key] : s, "'" + path + "." + key + "': " + error);
+  }
+}
+
 // `pacs[i].capabilities`: the site pins what the probe would find (issue 9 part 1).
 void read_capability_pins(Reader& r, const YAML::Node& caps, const std::string& path, PacsNode& p) {
   r.only(caps, path, {"study_modalities", "study_counts", "filters_modalities", "series_modality", "series_counts",
@@ -224,10 +269,13 @@ void read_targets(Reader& r, const YAML::Node& list, bool given, SiteConfig& c) 
     const YAML::Node n = list[i];
     SiteConfig::Target t;
     r.only(n, path, {"name", "kind", "ae_title", "host", "port", "families", "deidentify", "retain_uids",
-                     "retain_dates", "clean_descriptors", "deid_key", "transfer_syntax", "window"});
+                     "retain_dates", "clean_descriptors", "deid_key", "transfer_syntax", "window", "tls"});
     r.text(n, path, "name", t.name, true);
     r.text(n, path, "kind", t.kind);
-    if (t.kind == "dicom") r.node(n, path, t.node);
+    if (t.kind == "dicom") {
+      r.node(n, path, t.node);
+      read_tls(r, child(n, "tls"), path + ".tls", t.node.tls, false);
+    }
     else if (t.kind != "bus") r.error(n["kind"], "'" + path + ".kind' must be dicom or bus, not '" + t.kind + "'");
     r.strings(n, path, "families", t.families);
     for (const auto& f : t.families)
@@ -397,6 +445,14 @@ std::string with_pg_credentials(const std::string& url, const std::string& user,
   return out;
 }
 
+pipeline::CallerPolicy caller_policy(const SiteConfig& c) {
+  pipeline::CallerPolicy p;
+  p.accept_any = c.receiver.accept_any_caller;
+  for (const auto& pacs : c.pacs) p.callers.push_back({pacs.node.ae_title, pacs.addresses, "pacs " + pacs.name});
+  for (const auto& a : c.receiver.allowed_callers) p.callers.push_back(a);
+  return p;
+}
+
 Environment process_environment() {
   Environment env;
   for (char** e = environ; e && *e; ++e) {
@@ -488,9 +544,12 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
     for (size_t i = 0; i < pacs.size(); ++i) {
       std::string path = "pacs." + std::to_string(i);
       PacsNode p;
-      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results", "capabilities", "retrieve"});
+      r.only(pacs[i], path, {"name", "ae_title", "host", "port", "max_results", "capabilities", "retrieve", "addresses",
+                             "tls"});
       r.text(pacs[i], path, "name", p.name, true);
       r.node(pacs[i], path, p.node);
+      read_tls(r, child(pacs[i], "tls"), path + ".tls", p.node.tls, false);
+      read_networks(r, pacs[i], path, "addresses", p.addresses);
       r.integer(pacs[i], path, "max_results", p.max_results, 0, 1'000'000);
       read_capability_pins(r, pacs[i]["capabilities"], path + ".capabilities", p);
       r.text(pacs[i], path, "retrieve", p.retrieve);  // how the mover retrieves from it (issue 9 part 6)
@@ -503,8 +562,9 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
 
   const bool has_targets = root["targets"].IsDefined() && !root["targets"].IsNull();
   if (!has_targets || root["ai_node"].IsDefined()) {
-    r.only(root["ai_node"], "ai_node", {"ae_title", "host", "port"});
+    r.only(root["ai_node"], "ai_node", {"ae_title", "host", "port", "tls"});
     r.node(root["ai_node"], "ai_node", c.ai_node);
+    read_tls(r, child(root["ai_node"], "tls"), "ai_node.tls", c.ai_node.tls, false);
   }
   read_targets(r, root["targets"], has_targets, c);
 
@@ -543,13 +603,40 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.ports(m, "mover", c.mover.ports);
 
   const YAML::Node rc = root["receiver"];
-  r.only(rc, "receiver", {"dicom_port", "allowed_callers", "max_associations", "keep_after_dispatch", "retention",
+  r.only(rc, "receiver", {"dicom_port", "allowed_callers", "accept_any_caller", "accept_unsolicited", "tls",
+                          "max_associations", "keep_after_dispatch", "retention",
                           "storage_high_watermark", "storage_low_watermark", "stale_temp_age", "drain_grace",
                           "grpc_port", "grpc_bind", "metrics_port"});
   r.integer(rc, "receiver", "dicom_port", c.receiver.dicom_port, 0, 65535);
-  std::vector<std::string> callers;
-  r.strings(rc, "receiver", "allowed_callers", callers);
-  for (auto& a : callers) c.receiver.allowed_callers.emplace_back(a);
+  // allowed_callers: AE titles, or {ae_title, addresses}; from the environment a comma list of AE titles.
+  if (env.count("PACSPULL_RECEIVER_ALLOWED_CALLERS") || !child(rc, "allowed_callers").IsSequence()) {
+    std::vector<std::string> callers;
+    r.strings(rc, "receiver", "allowed_callers", callers);
+    for (auto& a : callers) {
+      if (a.size() > 16) r.error(rc, "AE title '" + a + "' is longer than 16 characters");
+      c.receiver.allowed_callers.push_back({core::AeTitle(a), {}, "receiver.allowed_callers"});
+    }
+  } else {
+    const YAML::Node list = rc["allowed_callers"];
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string path = "receiver.allowed_callers." + std::to_string(i);
+      pipeline::AllowedCaller a;
+      a.source = "receiver.allowed_callers";
+      if (list[i].IsScalar()) {
+        a.ae_title = core::AeTitle(list[i].Scalar());
+        if (a.ae_title.str().empty() || a.ae_title.str().size() > 16)
+          r.error(list[i], "'" + path + "': an AE title of 1 to 16 characters, not '" + a.ae_title.str() + "'");
+      } else {
+        r.only(list[i], path, {"ae_title", "addresses"});
+        r.ae(list[i], path, "ae_title", a.ae_title);
+        read_networks(r, list[i], path, "addresses", a.networks);
+      }
+      c.receiver.allowed_callers.push_back(std::move(a));
+    }
+  }
+  read_flag(r, rc, "receiver", "accept_any_caller", c.receiver.accept_any_caller);
+  read_flag(r, rc, "receiver", "accept_unsolicited", c.receiver.accept_unsolicited);
+  read_tls(r, child(rc, "tls"), "receiver.tls", c.receiver.tls, true);
   r.integer(rc, "receiver", "max_associations", c.receiver.max_associations, 1, 1024);
   r.duration(rc, "receiver", "keep_after_dispatch", c.receiver.keep_after_dispatch);
   r.duration(rc, "receiver", "retention", c.receiver.retention);
