@@ -93,7 +93,8 @@ pacs:
   - {name: nowhere, ae_title: NOPACS, host: 127.0.0.1, port: 1}
 ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}
 log: {level: warn}
-receiver: {dicom_port: $port, grpc_port: $(free_port), metrics_port: $(free_port), max_associations: 16}
+receiver: {dicom_port: $port, grpc_port: $(free_port), metrics_port: $(free_port), max_associations: 16,
+           accept_any_caller: true, accept_unsolicited: true}  # storescu sends what no pull asked for
 EOF
     "$RECEIVER" --config "$d/site-$k.yaml" >"$WORK/receiver-$SEQ-$k.log" 2>&1 &
     RX_PIDS+=($!)

@@ -149,7 +149,8 @@ pacs:
   - {name: nowhere, ae_title: NOPACS, host: 127.0.0.1, port: 1}
 ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}
 log: {level: warn}
-receiver: {dicom_port: $RX_PORT, grpc_port: $(free_port), metrics_port: $RX_METRICS, max_associations: 8}
+receiver: {dicom_port: $RX_PORT, grpc_port: $(free_port), metrics_port: $RX_METRICS, max_associations: 8,
+           accept_any_caller: true, accept_unsolicited: true}  # storescu sends what no pull asked for
 EOF
   "$bin" --config "$d/site.yaml" >"$WORK/receiver-$RX_SEQ.log" 2>&1 &
   RX_PID=$!; PIDS+=("$RX_PID")
