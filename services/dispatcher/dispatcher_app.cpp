@@ -70,8 +70,13 @@ DispatcherApp::DispatcherApp(runtime::Context& ctx)
     : ctx_(ctx), holder_(this_host() + ":" + std::to_string(getpid())) {}
 
 void DispatcherApp::run() {
-  for (const char* outcome : {"ok", "retryable", "permanent"})  // at 0, so "all failing" alerts can fire
-    ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", outcome}});
+  for (const auto& t : ctx_.config.targets) {
+    for (const char* outcome : {"ok", "retryable", "permanent"})  // at 0, so "all failing" alerts can fire
+      ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes",
+                            {{"outcome", outcome}, {"target", t.name}});
+    ctx_.metrics->counter("pacspull_dispatcher_instances_sent_total", "instances sent to the AI node",
+                          {{"target", t.name}});
+  }
   rpc::Server server(ctx_.ports.grpc_port, {this});
   relay_ = std::make_unique<OutboxRelay>(*ctx_.ledger, *ctx_.bus, ctx_.metrics.get(),
                                          OutboxRelay::Options{ctx_.service, 100, std::chrono::milliseconds(1000), {}});
@@ -236,7 +241,9 @@ bool DispatcherApp::send(ledger::Ledger& db, const ledger::ClaimedDispatch& d, c
         const std::filesystem::path out = out_dir / (todo[j].sop_uid + ".dcm");
         deid::CopyResult r = deid::write_copy({f, out, opts, t.name, t.transfer_syntax});
         if (!r.ok) {
-          ctx_.metrics->counter("pacspull_dispatcher_copy_failures_total", "copies for a target that failed")
+          ctx_.metrics
+              ->counter("pacspull_dispatcher_copy_failures_total", "copies for a target that failed",
+                        {{"target", t.name}})
               .Increment();
           why = "cannot prepare the copy for " + t.name + ": " + r.error;
           spdlog::warn("dispatcher: {}", why);
@@ -268,7 +275,7 @@ bool DispatcherApp::send(ledger::Ledger& db, const ledger::ClaimedDispatch& d, c
     };
     dicom::StoreResult r = dicom::store(scu_options(cfg), peer_of(t.node), files, record);
     if (!unrecorded.empty()) db.transact([&](pqxx::work& w) { ledger::mark_sent(w, d.id, unrecorded); });
-    ctx_.metrics->counter("pacspull_dispatcher_instances_sent_total", "instances sent to the AI node")
+    ctx_.metrics->counter("pacspull_dispatcher_instances_sent_total", "instances sent to the AI node", {{"target", t.name}})
         .Increment(static_cast<double>(sent.size()));
     db.transact([&](pqxx::work& w) { ledger::renew_claim(w, d.id, holder_, kLease); });
     if (r.error || !r.failures.empty()) {
@@ -280,7 +287,7 @@ bool DispatcherApp::send(ledger::Ledger& db, const ledger::ClaimedDispatch& d, c
       const bool permanent = r.error && r.error->cls == dicom::ErrorClass::Permanent;
       ctx_.metrics
           ->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes",
-                    {{"outcome", permanent ? "permanent" : "retryable"}})
+                    {{"outcome", permanent ? "permanent" : "retryable"}, {"target", t.name}})
           .Increment();
       return false;
     }
@@ -328,7 +335,8 @@ void DispatcherApp::finish(ledger::Ledger& db, const ledger::ClaimedDispatch& d,
     return f;
   });
   relay_->notify();
-  ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "ok"}}).Increment();
+  ctx_.metrics->counter("pacspull_dispatcher_dispatches_total", "dispatch outcomes", {{"outcome", "ok"}, {"target", t.name}})
+      .Increment();
   spdlog::info("dispatcher: study {} sent to {} (dispatch {}, version {}): {} ({} files){}", d.study_uid, describe(t),
                d.id, d.version, d.reason, done_.files.size(), done_.study_completed ? "; study completed" : "");
 }

@@ -306,11 +306,13 @@ void add_service_commands(CLI::App& app, Cli& cli) {
     for (const auto& d : r.dispatches())
       doc["dispatches"].push_back({{"id", d.id()}, {"status", d.status()},
                                    {"study_instance_uid", d.study_instance_uid()}, {"instances", d.instances()},
-                                   {"at", d.at().seconds()}, {"reason", d.reason()}});
+                                   {"at", d.at().seconds()}, {"reason", d.reason()}, {"target", d.target()},
+                                   {"version", d.version()}});
     cli.emit(doc, [&] {
       for (const auto& d : r.dispatches())
-        std::printf("%6lld %-8s %-64s %4d instances  %s  %s\n", static_cast<long long>(d.id()), d.status().c_str(),
-                    d.study_instance_uid().c_str(), d.instances(), when(d.at().seconds()).c_str(), d.reason().c_str());
+        std::printf("%6lld %-8s %-12s v%-3d %-64s %4d instances  %s  %s\n", static_cast<long long>(d.id()),
+                    d.status().c_str(), d.target().c_str(), d.version(), d.study_instance_uid().c_str(), d.instances(),
+                    when(d.at().seconds()).c_str(), d.reason().c_str());
     });
   });
 }

@@ -155,6 +155,16 @@ TEST_CASE("Targets: a CT node, a de-identified DX node and a bus target each get
   CHECK(ct_ai.files_of_study(chest_uid).size() == 40 + 80);
   std::string why = f.pullctl({"why", chest_uid});
   CHECK_THAT(why, Catch::Contains("re-informing because a better series arrived") && Catch::Contains("version 2"));
+  {  // pullctl dispatcher list names each dispatch's target and version.
+    const auto listed = nlohmann::json::parse(f.pullctl({"-o", "json", "dispatcher", "list", "--study", chest_uid}));
+    std::set<std::string> seen;
+    for (const auto& d : listed["dispatches"])
+      seen.insert(d["target"].get<std::string>() + " v" + std::to_string(d["version"].get<int>()) + " " +
+                  d["status"].get<std::string>());
+    CHECK(seen.count("ct-ai v1 sent") == 1);
+    CHECK(seen.count("ct-ai v2 sent") == 1);
+    CHECK(seen.count("worklist v1 sent") == 1);
+  }
 
   const long events_before = f.count("SELECT count(*) FROM events WHERE study_uid = '" + chest_uid +
                                      "' AND kind = 'not-redispatched'");
