@@ -45,7 +45,8 @@ struct Site {
                                        {"dispatcher", free_tcp_port()}};
 
   // `pacs` and `receiver_ae` vary per case; the receiver itself always runs as PACSPULL.
-  fs::path write(const std::string& name, const DicomNode& pacs, const std::string& receiver_ae = "PACSPULL") const {
+  fs::path write(const std::string& name, const DicomNode& pacs, const std::string& receiver_ae = "PACSPULL",
+                 bool accept_unsolicited = true) const {
     fs::path p = dir / (name + ".yaml");
     std::ofstream f(p);
     f << "site: pullctl-test\nledger: {url: \"" << ledger_url << "\"}\nbus: {url: \"" << bus_url << "\"}\n"
@@ -57,7 +58,7 @@ struct Site {
       << "receiver: {dicom_port: " << receiver_dicom << ", grpc_port: " << receiver_grpc
       << ", metrics_port: " << receiver_metrics
       // `pacs test` moves an instance of a study no pull asked for (issue 11: refused by default)
-      << ", accept_unsolicited: true}\n";
+      << ", accept_unsolicited: " << (accept_unsolicited ? "true" : "false") << "}\n";
     for (const auto& [svc, port] : grpc) f << svc << ": {grpc_port: " << port << ", metrics_port: " << free_tcp_port() << "}\n";
     return p;
   }
@@ -87,6 +88,31 @@ Answer pullctl(const fs::path& config, const std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+TEST_CASE("pacs test against the secure receiver: the refused test instance still proves the path") {
+  TestDatabase db;
+  Site site;
+  site.dir = make_temp_dir("pacspull-pullctl-secure");
+  site.ledger_url = db.url();
+  OrthancPacs pacs(site.dir / "orthanc", "ORTHANC", {{"PACSPULL", "127.0.0.1", site.receiver_dicom}});
+  add_study(pacs, site.dir, today_yyyymmdd(), 2);
+  // The receiver's defaults: only the PACS may call, and nothing no pull asked for is stored.
+  const fs::path secure = site.write("secure", pacs.node(), "PACSPULL", false);
+  const fs::path receiver_log = site.dir / "receiver.log";
+  auto receiver = ChildProcess::spawn({bin("pacspull-receiver").string(), "--config", secure.string()}, {}, receiver_log);
+  REQUIRE(wait_for([&] { return tcp_port_open(site.receiver_dicom) && tcp_port_open(site.receiver_grpc); },
+                   std::chrono::seconds(60)));
+  INFO("receiver log:\n" << log_tail(receiver_log));
+  auto t = pullctl(secure, {"pacs", "test", "main"});
+  CHECK(t.rc == 0);
+  CHECK(t.doc["ok"] == true);
+  REQUIRE(t.doc["steps"].size() == 3);
+  CHECK(t.doc["steps"][2]["step"] == "move");
+  CHECK(t.doc["steps"][2]["detail"].get<std::string>().find("refused as unsolicited") != std::string::npos);
+  pqxx::connection c(db.url());
+  pqxx::read_transaction tx(c);
+  CHECK(tx.exec1("SELECT count(*) FROM instances")[0].as<int>() == 0);  // refused, not stored
+}
 
 TEST_CASE("pullctl against a real PACS, receiver, ledger and bus") {
   TestDatabase db;
