@@ -114,6 +114,8 @@ void PipelineFixture::start_nats() {
     throw std::runtime_error("nats-server did not start: " + log_tail(dir_ / "nats.log"));
 }
 
+void PipelineFixture::stop_nats() { nats_.stop(std::chrono::seconds(10)); }
+
 void PipelineFixture::kill9_nats() {
   nats_.signal(SIGKILL);
   nats_.wait(std::chrono::seconds(10));

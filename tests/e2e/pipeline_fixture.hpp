@@ -40,6 +40,8 @@ class PipelineFixture {
   void upload_part(const std::string& part);
   // SIGKILL of nats-server, restarted on the same port and store.
   void kill9_nats();
+  // SIGTERM: nats-server flushes its store and stops (start_nats brings it back).
+  void stop_nats();
   void start_nats();
 
   // One value from the ledger ("" when no row).
