@@ -14,13 +14,12 @@
 #include "peers.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 
 std::set<std::string> ledger_studies(const std::string& url) {
   pqxx::connection c(url);

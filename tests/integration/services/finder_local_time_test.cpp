@@ -14,27 +14,17 @@
 #include "peers.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
-
 // One study in Orthanc, uploaded; returns its StudyInstanceUID.
 std::string add_study(OrthancPacs& pacs, const fs::path& dir, const std::string& date, const std::string& time,
                       const std::string& modality) {
-  fs::path out = dir / (date + "-" + time + "-" + modality);
-  fs::path listing = dir / (date + "-" + time + "-" + modality + ".uid");
-  int rc = run_command({"/usr/bin/python3", (fs::path(PACSPULL_SERVICES_TEST_DIR) / "make_dated_study.py").string(),
-                        out.string(), date, time, modality},
-                       std::chrono::seconds(60), listing);
-  REQUIRE(rc == 0);
-  std::string uid = read_file(listing);
-  while (!uid.empty() && (uid.back() == '\n' || uid.back() == ' ')) uid.pop_back();
-  pacs.upload(out);
-  return uid;
+  return add_dated_study(pacs, dir / (date + "-" + time + "-" + modality), date, time, modality);
 }
 
 struct Row {

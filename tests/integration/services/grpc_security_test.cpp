@@ -14,14 +14,13 @@
 #include "orthanc.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 
 constexpr const char* kToken = "ops-alice:3f9a1c55d2e84b7a9c0e11f2a6b4d8e7";
 

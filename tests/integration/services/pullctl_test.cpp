@@ -13,6 +13,7 @@
 #include "peers.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
@@ -20,19 +21,8 @@ using nlohmann::json;
 
 namespace {
 
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
-
 std::string add_study(OrthancPacs& pacs, const fs::path& dir, const std::string& date, int instances) {
-  fs::path out = dir / ("study-" + std::to_string(instances));
-  fs::path listing = dir / ("study-" + std::to_string(instances) + ".uid");
-  int rc = run_command({"/usr/bin/python3", (fs::path(PACSPULL_SERVICES_TEST_DIR) / "make_dated_study.py").string(),
-                        out.string(), date, "101500", "CT", "--instances", std::to_string(instances)},
-                       std::chrono::seconds(60), listing);
-  REQUIRE(rc == 0);
-  std::string uid = read_file(listing);
-  while (!uid.empty() && (uid.back() == '\n' || uid.back() == ' ')) uid.pop_back();
-  pacs.upload(out);
-  return uid;
+  return add_dated_study(pacs, dir / ("study-" + std::to_string(instances)), date, "101500", "CT", instances);
 }
 
 // A site: the receiver's ports, every other service on a free port nobody listens on.

@@ -11,13 +11,12 @@
 
 #include "peers.hpp"
 #include "process.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 
 int stack(const fs::path& dir, const std::string& script) {
   const std::string src = env_or("PACSPULL_SOURCE_DIR", ".");

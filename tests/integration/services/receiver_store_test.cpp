@@ -22,6 +22,7 @@
 #include "peers.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
@@ -29,7 +30,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 fs::path source_dir() { return fs::path(env_or("PACSPULL_SOURCE_DIR", ".")); }
 
 struct Instance {

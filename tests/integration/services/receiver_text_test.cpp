@@ -17,6 +17,7 @@
 #include "peers.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
@@ -26,8 +27,6 @@ namespace {
 
 constexpr int kRandomInstances = 150;
 constexpr int kSeed = 6;
-
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 
 fs::path source_dir() { return fs::path(env_or("PACSPULL_SOURCE_DIR", ".")); }
 

@@ -16,6 +16,7 @@
 #include "pacspull/runtime/pipeline_bus.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
@@ -23,8 +24,6 @@ namespace ledger = pacspull::ledger;
 using pacspull::rules::Text;
 
 namespace {
-
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 
 // A received study (generation 1, not yet filtered) with one series whose first image is `file`.
 void add_received(ledger::Ledger& l, const std::string& uid, const std::string& accession, const std::string& patient,
@@ -59,9 +58,7 @@ ledger::RisOrderRow order(const std::string& accession, const std::string& patie
 TEST_CASE("The filter applies the RIS body part, and tolerance mode the patient's day", "[ris][integration]") {
   fs::path dir = make_temp_dir("pacspull-ris-filter");
   fs::path images = dir / "images";
-  REQUIRE(run_command({"/usr/bin/python3", (fs::path(PACSPULL_SERVICES_TEST_DIR) / "make_dated_study.py").string(),
-                       images.string(), "20261201", "101500", "CT"},
-                      std::chrono::seconds(60), dir / "make.log") == 0);
+  make_dated_study(images, "20261201", "101500", "CT");
   fs::path file;
   for (const auto& e : fs::directory_iterator(images))
     if (e.path().extension() == ".dcm") file = e.path();

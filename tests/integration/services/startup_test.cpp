@@ -13,6 +13,7 @@
 #include "orthanc.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
+#include "service_tests.hpp"
 
 using namespace pacspull::testing;
 namespace fs = std::filesystem;
@@ -43,8 +44,6 @@ struct Site {
     return p;
   }
 };
-
-fs::path bin(const std::string& name) { return fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin" / name; }
 
 int run_service(const std::string& name, const fs::path& config, const fs::path& log) {
   return run_command({bin(name).string(), "--config", config.string()}, std::chrono::seconds(60), log);

@@ -1,6 +1,7 @@
 // The site's `grpc:` section (issue 11 part 3) and the token comparison.
 #include <catch2/catch.hpp>
 
+#include "minimal_site.hpp"
 #include "pacspull/config/site_config.hpp"
 #include "pacspull/rpc/access.hpp"
 
@@ -8,13 +9,7 @@ using namespace pacspull::config;
 using Catch::Contains;
 
 namespace {
-const char* kMinimal = R"(site: t
-ledger: {url: "postgresql://x@127.0.0.1/db"}
-bus: {url: "nats://127.0.0.1:4222"}
-pacs:
-  - {name: main, ae_title: PACS, host: 10.0.0.5, port: 104}
-ai_node: {ae_title: AI, host: 127.0.0.1, port: 11113}
-)";
+const std::string kMinimal = testing::kMinimalSite;
 }  // namespace
 
 TEST_CASE("gRPC defaults: loopback, plaintext, no token, reads open") {

@@ -2,19 +2,14 @@
 // rejected naming the line.
 #include <catch2/catch.hpp>
 
+#include "minimal_site.hpp"
 #include "pacspull/config/site_config.hpp"
 
 using namespace pacspull::config;
 using Catch::Contains;
 
 namespace {
-const std::string kBase = R"(site: t
-ledger: {url: "postgresql://x@127.0.0.1/db"}
-bus: {url: "nats://127.0.0.1:4222"}
-pacs:
-  - {name: main, ae_title: PACS, host: 10.0.0.5, port: 104}
-ai_node: {ae_title: AI, host: 127.0.0.1, port: 11113}
-)";
+const std::string kBase = testing::kMinimalSite;
 
 std::string error_of(const std::string& yaml) {
   try {
