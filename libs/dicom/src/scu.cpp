@@ -9,6 +9,7 @@
 
 #include "association.hpp"
 #include "bridge.hpp"
+#include "cfind.hpp"
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdatset.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
@@ -139,76 +140,30 @@ FindResult find(const ScuOptions& options, const Peer& peer, QueryLevel level, c
     spdlog::warn("dicom: {} failed: {}", what, err->message);
     return result;
   }
-  const T_ASC_PresentationContextID pres = assoc.accepted_context(UID_FINDStudyRootQueryRetrieveInformationModel);
-
-  T_DIMSE_Message request;
-  std::memset(&request, 0, sizeof request);
-  request.CommandField = DIMSE_C_FIND_RQ;
-  T_DIMSE_C_FindRQ& rq = request.msg.CFindRQ;
-  rq.MessageID = assoc.next_message_id();
-  OFStandard::strlcpy(rq.AffectedSOPClassUID, UID_FINDStudyRootQueryRetrieveInformationModel, sizeof rq.AffectedSOPClassUID);
-  rq.DataSetType = DIMSE_DATASET_PRESENT;
-  rq.Priority = DIMSE_PRIORITY_MEDIUM;
-  OFCondition cond = DIMSE_sendMessageUsingMemoryData(assoc.get(), pres, &request, nullptr, &identifier, nullptr, nullptr);
-  if (cond.bad()) {
-    result.error = detail::network_error(what + ": send", cond);
-    spdlog::warn("dicom: {}", result.error->message);
+  // After a C-CANCEL a conforming PACS stops at once; one that keeps flooding is cut off
+  // (association aborted) after this many further responses, keeping what was collected.
+  const size_t flood_guard = options.max_results + 1000;
+  detail::FindExchange ex = detail::run_find(
+      assoc, UID_FINDStudyRootQueryRetrieveInformationModel, identifier, seconds(options.dimse_timeout), flood_guard,
+      what, [&](DcmDataset& match) {
+        if (options.max_results != 0 && result.matches.size() >= options.max_results) {
+          result.truncated = true;
+          spdlog::warn("dicom: {}: more than {} matches, sending C-CANCEL (result truncated)", what, options.max_results);
+          return detail::MatchVerdict::Cancel;
+        }
+        result.matches.push_back(detail::to_attributes(match));
+        return detail::MatchVerdict::Continue;
+      });
+  if (ex.flooded) {
+    spdlog::warn("dicom: {}: PACS ignores C-CANCEL, aborting association", what);
+    assoc.abort();
     return result;
   }
-
-  const int timeout = seconds(options.dimse_timeout);
-  // After a C-CANCEL a conforming PACS stops at once; one that keeps flooding is cut off
-  // (association aborted) after this many further responses.
-  const size_t flood_guard = options.max_results + 1000;
-  size_t dropped = 0;
-  while (true) {
-    T_DIMSE_Message response;
-    cond = receive_response(assoc.get(), timeout, response);
-    if (cond.bad()) {
-      result.error = detail::network_error(what + ": waiting for response", cond);
-      break;
-    }
-    if (response.CommandField != DIMSE_C_FIND_RSP) {
-      result.error = Error{ErrorClass::Retryable, what + ": unexpected DIMSE command in answer"};
-      break;
-    }
-    const T_DIMSE_C_FindRSP& rsp = response.msg.CFindRSP;
-    std::unique_ptr<DcmDataset> match;
-    if (rsp.DataSetType != DIMSE_DATASET_NULL) {
-      DcmDataset* ds = nullptr;
-      T_ASC_PresentationContextID rsp_pres = 0;
-      cond = DIMSE_receiveDataSetInMemory(assoc.get(), DIMSE_NONBLOCKING, timeout, &rsp_pres, &ds, nullptr, nullptr);
-      match.reset(ds);
-      if (cond.bad()) {
-        result.error = detail::network_error(what + ": receiving match", cond);
-        break;
-      }
-    }
-    if (DICOM_PENDING_STATUS(rsp.DimseStatus)) {
-      if (!match) continue;
-      if (!result.truncated && (options.max_results == 0 || result.matches.size() < options.max_results)) {
-        result.matches.push_back(detail::to_attributes(*match));
-      } else if (!result.truncated) {
-        result.truncated = true;
-        spdlog::warn("dicom: {}: more than {} matches, sending C-CANCEL (result truncated)", what, options.max_results);
-        DIMSE_sendCancelRequest(assoc.get(), pres, rq.MessageID);
-      } else if (++dropped > flood_guard) {
-        spdlog::warn("dicom: {}: PACS ignores C-CANCEL, aborting association", what);
-        assoc.abort();
-        return result;
-      }
-      continue;
-    }
-    if (!result.truncated && rsp.DimseStatus == STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest) {
-      result.ended_by_peer = true;  // a cap at the PACS: the caller splits the query
-      spdlog::warn("dicom: {}: the PACS ended the answers itself after {} matches (0xFE00)", what, result.matches.size());
-      break;
-    }
-    if (rsp.DimseStatus != STATUS_Success && !(result.truncated && rsp.DimseStatus == STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest)) {
-      result.error = detail::status_error(what, rsp.DimseStatus);
-    }
-    break;
+  if (ex.ended_by_peer) {
+    result.ended_by_peer = true;  // a cap at the PACS: the caller splits the query
+    spdlog::warn("dicom: {}: the PACS ended the answers itself after {} matches (0xFE00)", what, result.matches.size());
   }
+  result.error = ex.error;
   if (result.error) {
     spdlog::warn("dicom: {}", result.error->message);
     assoc.abort();

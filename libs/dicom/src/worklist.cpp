@@ -4,19 +4,16 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstring>
-#include <memory>
 #include <set>
 
 #include "association.hpp"
 #include "bridge.hpp"
+#include "cfind.hpp"
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdatset.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcuid.h"
-#include "dcmtk/dcmnet/dimse.h"
 #include "dcmtk_setup.hpp"
-#include "status.hpp"
 
 namespace pacspull::dicom {
 namespace {
@@ -121,7 +118,10 @@ WorklistResult find_worklist(const ScuOptions& options, const Peer& peer, const 
   WorklistResult result;
   std::vector<std::string> modalities = query.modalities;
   if (modalities.empty()) modalities.push_back("");
-  std::set<std::pair<std::string, std::string>> seen;  // (accession, step id): a step asked twice counts once
+  // A step asked twice (two modality queries) counts once. Its identity: accession, requested
+  // procedure and step ids, and, for a RIS that names neither, its texts and schedule (two
+  // unnamed steps of one accession are two steps).
+  std::set<std::string> seen;
   size_t dropped_without_accession = 0;
 
   for (const auto& modality : modalities) {
@@ -143,86 +143,37 @@ WorklistResult find_worklist(const ScuOptions& options, const Peer& peer, const 
       fail(Error{err->cls, what + ": " + err->message});
       continue;  // the next modality may still answer; a RIS that is down fails them all quickly
     }
-    const T_ASC_PresentationContextID pres = assoc.accepted_context(UID_FINDModalityWorklistInformationModel);
-    T_DIMSE_Message request;
-    std::memset(&request, 0, sizeof request);
-    request.CommandField = DIMSE_C_FIND_RQ;
-    T_DIMSE_C_FindRQ& rq = request.msg.CFindRQ;
-    rq.MessageID = assoc.next_message_id();
-    OFStandard::strlcpy(rq.AffectedSOPClassUID, UID_FINDModalityWorklistInformationModel, sizeof rq.AffectedSOPClassUID);
-    rq.DataSetType = DIMSE_DATASET_PRESENT;
-    rq.Priority = DIMSE_PRIORITY_MEDIUM;
-    OFCondition cond = DIMSE_sendMessageUsingMemoryData(assoc.get(), pres, &request, nullptr, &identifier, nullptr, nullptr);
-    if (cond.bad()) {
-      fail(detail::network_error(what + ": send", cond));
-      continue;
-    }
-    const int timeout = seconds(options.dimse_timeout);
-    bool cancelled = false, failed = false;
-    size_t after_cancel = 0;
-    while (true) {
-      T_DIMSE_Message response;
-      std::memset(&response, 0, sizeof response);
-      T_ASC_PresentationContextID rsp_pres = 0;
-      DcmDataset* status_detail = nullptr;
-      cond = DIMSE_receiveCommand(assoc.get(), DIMSE_NONBLOCKING, timeout, &rsp_pres, &response, &status_detail);
-      delete status_detail;
-      if (cond.bad()) {
-        fail(detail::network_error(what + ": waiting for response", cond));
-        failed = true;
-        break;
-      }
-      if (response.CommandField != DIMSE_C_FIND_RSP) {
-        fail(Error{ErrorClass::Retryable, what + ": unexpected DIMSE command in answer"});
-        failed = true;
-        break;
-      }
-      const T_DIMSE_C_FindRSP& rsp = response.msg.CFindRSP;
-      std::unique_ptr<DcmDataset> match;
-      if (rsp.DataSetType != DIMSE_DATASET_NULL) {
-        DcmDataset* ds = nullptr;
-        cond = DIMSE_receiveDataSetInMemory(assoc.get(), DIMSE_NONBLOCKING, timeout, &rsp_pres, &ds, nullptr, nullptr);
-        match.reset(ds);
-        if (cond.bad()) {
-          fail(detail::network_error(what + ": receiving match", cond));
-          failed = true;
-          break;
-        }
-      }
-      if (DICOM_PENDING_STATUS(rsp.DimseStatus)) {
-        if (!match) continue;
-        if (cancelled) {
-          if (++after_cancel > 1000) {  // a RIS that ignores C-CANCEL is cut off
-            fail(Error{ErrorClass::Retryable, what + ": RIS ignores C-CANCEL"});
-            failed = true;
-            break;
+    detail::FindExchange ex = detail::run_find(
+        assoc, UID_FINDModalityWorklistInformationModel, identifier, seconds(options.dimse_timeout),
+        1000,  // a RIS that ignores C-CANCEL is cut off
+        what, [&](DcmDataset& match) {
+          WorklistOrder order = to_order(flatten(match));
+          if (order.accession_number.empty()) {
+            ++dropped_without_accession;
+            return detail::MatchVerdict::Continue;
           }
-          continue;
-        }
-        WorklistOrder order = to_order(flatten(*match));
-        if (order.accession_number.empty()) {
-          ++dropped_without_accession;
-          continue;
-        }
-        const std::string step = order.attributes.trimmed("ScheduledProcedureStepID");
-        if (!seen.insert({order.accession_number.str(), step}).second) continue;
-        result.orders.push_back(std::move(order));
-        if (options.max_results != 0 && result.orders.size() >= options.max_results) {
-          result.truncated = cancelled = true;
-          spdlog::warn("dicom: {}: {} orders reached, sending C-CANCEL (result truncated)", what, options.max_results);
-          DIMSE_sendCancelRequest(assoc.get(), pres, rq.MessageID);
-        }
-        continue;
-      }
-      if (rsp.DimseStatus != STATUS_Success &&
-          !(cancelled && rsp.DimseStatus == STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest)) {
-        fail(detail::status_error(what, rsp.DimseStatus));
-        failed = true;
-      }
-      break;
+          const std::string step = order.accession_number.str() + '\n' + order.attributes.trimmed("RequestedProcedureID") +
+                                   '\n' + order.attributes.trimmed("ScheduledProcedureStepID") + '\n' +
+                                   order.body_parts_raw() + '\n' + order.scheduled_date + order.scheduled_time;
+          if (!seen.insert(step).second) return detail::MatchVerdict::Continue;
+          result.orders.push_back(std::move(order));
+          if (options.max_results != 0 && result.orders.size() >= options.max_results) {
+            result.truncated = true;
+            spdlog::warn("dicom: {}: {} orders reached, sending C-CANCEL (result truncated)", what, options.max_results);
+            return detail::MatchVerdict::Cancel;
+          }
+          return detail::MatchVerdict::Continue;
+        });
+    if (ex.ended_by_peer) {
+      result.truncated = true;  // the RIS capped its answers itself: what came is kept, and said
+      spdlog::warn("dicom: {}: the RIS ended the answers itself after {} orders (0xFE00)", what, result.orders.size());
     }
-    if (failed) assoc.abort();
-    else assoc.release();
+    if (ex.error) {
+      fail(std::move(*ex.error));
+      assoc.abort();
+    } else {
+      assoc.release();
+    }
     if (result.truncated) break;
   }
   if (dropped_without_accession > 0)
