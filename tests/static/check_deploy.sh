@@ -93,12 +93,18 @@ if [ "$rc" = 2 ]; then pass "entrypoint: unreadable config exits 2 (bad config)"
 run "sh -n deploy/nats/start-with-secrets.sh" sh -n "$root/deploy/nats/start-with-secrets.sh"
 run "bash -n deploy/make-secrets.sh" bash -n "$root/deploy/make-secrets.sh"
 secrets="$work/secrets"
-if bash "$root/deploy/make-secrets.sh" "$secrets" >/dev/null 2>&1 && [ "$(find "$secrets" -type f | wc -l)" = 16 ] &&
+if bash "$root/deploy/make-secrets.sh" "$secrets" >/dev/null 2>&1 && [ "$(find "$secrets" -type f | wc -l)" = 17 ] &&
    [ "$(stat -c %a "$secrets")" = 700 ] && ! grep -rqi 'changeme' "$secrets" &&
-   [ "$(sort -u "$secrets"/* | wc -l)" = 16 ]; then
-  pass "make-secrets.sh: 16 distinct random secrets in a mode-700 directory"
+   [ "$(sort -u "$secrets"/* | wc -l)" = 17 ]; then
+  pass "make-secrets.sh: 17 distinct random secrets in a mode-700 directory"
 else
-  fail "make-secrets.sh: 16 distinct random secrets in a mode-700 directory"
+  fail "make-secrets.sh: 17 distinct random secrets in a mode-700 directory"
+fi
+# The gRPC token file in grpc.token_file's format: id:secret, 32 random characters after the id.
+if grep -Eqx 'operator:[A-Za-z0-9]{32}' "$secrets/grpc-tokens" 2>/dev/null && [ "$(wc -l <"$secrets/grpc-tokens")" = 1 ]; then
+  pass "make-secrets.sh: grpc-tokens is one 'operator:<32 random>' line"
+else
+  fail "make-secrets.sh: grpc-tokens is one 'operator:<32 random>' line: $(sed 's/:.*/:.../' "$secrets/grpc-tokens" 2>&1)"
 fi
 before=$(cat "$secrets/pg-owner" 2>/dev/null)
 bash "$root/deploy/make-secrets.sh" "$secrets" >/dev/null 2>&1
@@ -121,6 +127,20 @@ natsstart "$secrets" >/dev/null 2>&1
 rc=$?
 if [ "$rc" = 2 ]; then pass "nats start-with-secrets.sh: refuses a missing secret"; else
   fail "nats start-with-secrets.sh: refuses a missing secret: exit $rc"; fi
+# The k8s NATS StatefulSet runs the same script (a copy in k8s/config for the ConfigMap).
+if cmp -s "$root/deploy/nats/start-with-secrets.sh" "$root/k8s/config/start-with-secrets.sh"; then
+  pass "k8s/config/start-with-secrets.sh is a copy of deploy/nats/start-with-secrets.sh"
+else
+  fail "k8s/config/start-with-secrets.sh is a copy of deploy/nats/start-with-secrets.sh"
+fi
+# k8s/secret.yaml ships CHANGE_ME for every NATS password: the script refuses them.
+k8sph="$work/k8s-placeholders"
+mkdir -p "$k8sph"
+for u in finder mover receiver filter checker dispatcher operator ai_backend; do printf 'CHANGE_ME' >"$k8sph/nats-$u"; done
+natsstart "$k8sph" >"$work/nats-k8s-ph" 2>&1
+rc=$?
+if [ "$rc" = 2 ] && grep -q "placeholder" "$work/nats-k8s-ph"; then pass "k8s nats: the shipped CHANGE_ME passwords are refused"
+else fail "k8s nats: the shipped CHANGE_ME passwords are refused: exit $rc $(cat "$work/nats-k8s-ph")"; fi
 rm -f "$bindir/nats-server"
 if command -v nats-server >/dev/null; then
   for u in FINDER MOVER RECEIVER FILTER CHECKER DISPATCHER OPERATOR AI_BACKEND; do export "PACSPULL_NATS_PASSWORD_$u=static-check-$u"; done

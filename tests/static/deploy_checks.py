@@ -337,6 +337,8 @@ def check_nats_conf(root):
 def check_compose_credentials(compose):
     svcs = compose.get("services", {})
     declared = compose.get("secrets") or {}
+    R.check("compose secret grpc-tokens: declared (deploy/make-secrets.sh makes it)",
+            str((declared.get("grpc-tokens") or {}).get("file", "")) == "./secrets/grpc-tokens", str(list(declared)))
     for name, sec in declared.items():
         R.check(f"compose secret {name}: a file under ./secrets (deploy/make-secrets.sh)",
                 str((sec or {}).get("file", "")).startswith("./secrets/"), str(sec))
@@ -362,6 +364,9 @@ def check_compose_credentials(compose):
                 and env.get("PACSPULL_BUS_USER") == s
                 and env.get("PACSPULL_BUS_PASSWORD_FILE") == f"/run/secrets/nats-{s}"
                 and str(env.get("PACSPULL_LEDGER_MIGRATE")) == "off", str(env))
+        R.check(f"compose {s}: mounts the gRPC token (state-changing calls; pullctl in the container sends it)",
+                env.get("PACSPULL_GRPC_TOKEN_FILE") == "/run/secrets/grpc-tokens"
+                and "grpc-tokens" in ((svcs.get(s) or {}).get("secrets") or []), str(env.get("PACSPULL_GRPC_TOKEN_FILE")))
         deps = (svcs.get(s) or {}).get("depends_on") or {}
         R.check(f"compose {s}: starts after the migrate one-shot succeeded",
                 isinstance(deps, dict) and (deps.get("migrate") or {}).get("condition") == "service_completed_successfully",
@@ -398,8 +403,12 @@ def check_k8s_service_credentials(s, pod, c, env, secrets):
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     cred = (vols.get("credentials") or {}).get("secret") or {}
     items = {i["key"]: i["path"] for i in cred.get("items", [])}
-    R.check(f"k8s pacspull-{s}: mounts only its own secrets", items == {f"pg-{s}": "pg-password", f"nats-{s}": "nats-password"},
-            str(items))
+    R.check(f"k8s pacspull-{s}: mounts only its own secrets and the gRPC token",
+            items == {f"pg-{s}": "pg-password", f"nats-{s}": "nats-password", "grpc-tokens": "grpc-tokens"}, str(items))
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    R.check(f"k8s pacspull-{s}: PACSPULL_GRPC_TOKEN_FILE is the mounted token (pullctl via kubectl exec sends it)",
+            val("PACSPULL_GRPC_TOKEN_FILE") == mounts.get("credentials", "?") + "/grpc-tokens",
+            val("PACSPULL_GRPC_TOKEN_FILE"))
     have = (secrets.get(cred.get("secretName", ""), {}).get("stringData") or {})
     R.check(f"k8s pacspull-{s}: its secret keys exist", all(k in have for k in items), str(sorted(have)))
     R.check(f"k8s pacspull-{s}: no password in env values",
@@ -412,10 +421,13 @@ def check_k8s_credentials(root):
     if not R.check("k8s secret pacspull-credentials exists", len(cred) == 1, "missing"):
         return
     data = cred[0].get("stringData") or {}
-    want = ["pg-owner"] + [f"pg-{u}" for u in CRED_USERS] + [f"nats-{u}" for u in NATS_USERS]
+    want = ["pg-owner"] + [f"pg-{u}" for u in CRED_USERS] + [f"nats-{u}" for u in NATS_USERS] + ["grpc-tokens"]
     R.check("k8s pacspull-credentials: every key", sorted(data) == sorted(want), str(sorted(data)))
     R.check("k8s pacspull-credentials: shipped values are placeholders the services refuse",
             all(is_placeholder(v) for v in data.values()), str(data))
+    tok = str(data.get("grpc-tokens", ""))
+    R.check("k8s pacspull-credentials: the placeholder gRPC token is one the services refuse (< 16 characters after the id)",
+            ":" in tok and len(tok.split(":", 1)[1]) < 16, tok)
     for d in docs:
         for k, v in (d.get("stringData") or {}).items():
             if "url" in k.lower():
@@ -429,13 +441,33 @@ def check_k8s_credentials(root):
             and all(f"PACSPULL_ROLE_PASSWORD_{u.upper()}_FILE" in env for u in CRED_USERS), str(list(env)))
     nats = load_yaml_docs(os.path.join(root, "k8s/nats.yaml"))
     sts = [d for d in nats if d["kind"] == "StatefulSet"][0]
-    nc = sts["spec"]["template"]["spec"]["containers"][0]
+    pod = sts["spec"]["template"]["spec"]
+    nc = pod["containers"][0]
     nenv = {e["name"]: e for e in nc.get("env", [])}
     args = [str(a) for a in nc.get("args", [])]
-    R.check("k8s nats: runs the shipped users and permissions, passwords from the credentials Secret",
-            args[:2] == ["-c", "/etc/nats/nats-server.conf"]
-            and all(((nenv.get(f"PACSPULL_NATS_PASSWORD_{u.upper()}") or {}).get("valueFrom") or {}).get("secretKeyRef", {})
-                    .get("key") == f"nats-{u}" for u in NATS_USERS), str(args))
+    cmd = [str(a) for a in nc.get("command", [])]
+    R.check("k8s nats: runs the shipped users and permissions through start-with-secrets.sh (refuses placeholders)",
+            args[:2] == ["-c", "/etc/nats/nats-server.conf"] and cmd == ["/bin/sh", "/etc/nats/start-with-secrets.sh"],
+            f"{cmd} {args[:2]}")
+    R.check("k8s nats: no password in env values (files only)",
+            not any(k.startswith("PACSPULL_NATS_PASSWORD") or "secretKeyRef" in (v.get("valueFrom") or {})
+                    for k, v in nenv.items()), str(list(nenv)))
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["name"]: m["mountPath"] for m in nc.get("volumeMounts", [])}
+    cred = (vols.get("credentials") or {}).get("secret") or {}
+    items = {i["key"]: i["path"] for i in cred.get("items", [])}
+    R.check("k8s nats: mounts exactly the NATS users' passwords as nats-<user> files where PACSPULL_SECRETS_DIR points",
+            cred.get("secretName") == "pacspull-credentials" and items == {f"nats-{u}": f"nats-{u}" for u in NATS_USERS}
+            and str((nenv.get("PACSPULL_SECRETS_DIR") or {}).get("value")) == mounts.get("credentials"),
+            f"{items} {(nenv.get('PACSPULL_SECRETS_DIR') or {}).get('value')} {mounts.get('credentials')}")
+    cfg = (vols.get("nats-config") or {}).get("configMap") or {}
+    kust = yaml.safe_load(open(os.path.join(root, "k8s/kustomization.yaml"), encoding="utf-8"))
+    gen = [g for g in kust.get("configMapGenerator", []) if g.get("name") == cfg.get("name")]
+    files = gen[0].get("files", []) if gen else []
+    R.check("k8s nats: the ConfigMap at /etc/nats holds nats-server.conf and start-with-secrets.sh (k8s/config copies)",
+            mounts.get("nats-config") == "/etc/nats"
+            and "start-with-secrets.sh=config/start-with-secrets.sh" in files
+            and "nats-server.conf=config/nats-server.conf" in files, str(files))
 
 
 def check_compose_site(root, site):
