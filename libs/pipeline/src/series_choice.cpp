@@ -1,11 +1,21 @@
 #include "pacspull/pipeline/series_choice.hpp"
 
+#include <algorithm>
+
 namespace pacspull::pipeline {
+
+bool header_answered(const core::AttributeMap& series) { return !series.trimmed("ImageType").empty(); }
+
 namespace {
 
 // Why a failed series verdict may be trusted at query time; "" = it may not (keep it).
 std::string safe_drop(const rules::Verdict& v, const core::AttributeMap& attrs) {
   if (v.pass) return "";
+  // Thickness (believed or estimated from the count) and kernel come from the image header:
+  // final only when the PACS read one (ImageType answered), so SliceThickness, empty or
+  // lying, is what the filter will read too, and the count is the PACS's own.
+  if (v.rule == "slice_thickness" || v.rule == "kernel")
+    return header_answered(attrs) && attrs.integer("NumberOfSeriesRelatedInstances") ? v.reason : "";
   if (v.rule == "modality") return attrs.trimmed("Modality").empty() ? "" : v.reason;
   if (v.rule == "chest") {
     // Only a BodyPartExamined that names another part (read losslessly) is final.
@@ -31,6 +41,7 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
   long kept_count = 0;
   bool counts_known = true;
   std::vector<std::string> kept;
+  std::vector<rules::SeriesCandidate> known;  // kept CT series judged on full information
   for (const auto& s : series) {
     const std::string uid = s.trimmed("SeriesInstanceUID");
     if (uid.empty()) {
@@ -58,7 +69,41 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
       continue;
     }
     kept.push_back(uid);
-    auto n = s.integer("NumberOfSeriesRelatedInstances");
+    if (v.pass && v.family == rules::Family::Ct && header_answered(attrs) &&
+        attrs.integer("NumberOfSeriesRelatedInstances")) {
+      // Everything the filter reads on the first image is known: a candidate for the
+      // selection the filter will make (the thinnest; ties by its own order).
+      rules::SeriesCandidate c;
+      c.uid = core::SeriesUid(uid);
+      c.family = v.family;
+      c.passed = true;
+      c.slice_thickness = v.slice_thickness;
+      c.instance_count = *attrs.integer("NumberOfSeriesRelatedInstances");
+      c.kernel = attrs.trimmed("ConvolutionKernel");
+      c.description = attrs.trimmed("SeriesDescription");
+      c.series_number = attrs.integer("SeriesNumber").value_or(0);
+      known.push_back(std::move(c));
+    }
+  }
+  // Selection ahead of the move: of the CT series the filter will judge exactly as we do,
+  // only the one it will select is ever handed on, so the others known to pass need not
+  // travel. A series we could not judge fully stays (it might still be selected).
+  if (known.size() > 1) {
+    rules::Selection sel = rules::select_series(rs, known);
+    if (sel.series.size() == 1 && !sel.whole_study) {
+      const std::string chosen = sel.series.front().str();
+      for (const auto& c : known) {
+        if (c.uid.str() == chosen) continue;
+        kept.erase(std::remove(kept.begin(), kept.end(), c.uid.str()), kept.end());
+        out.dropped.emplace_back(c.uid.str(), "passes, but the filter will select series " + chosen + " (" +
+                                                  sel.reason + ")");
+      }
+    }
+  }
+  for (const auto& uid : kept) {
+    auto it = std::find_if(series.begin(), series.end(),
+                           [&](const core::AttributeMap& s) { return s.trimmed("SeriesInstanceUID") == uid; });
+    auto n = it->integer("NumberOfSeriesRelatedInstances");
     if (n) kept_count += *n;
     else counts_known = false;
   }

@@ -5,9 +5,15 @@
 // Integrity first: a series is left behind only for a reason the filter would reach on
 // its first image too: its Modality is outside the enabled families, BodyPartExamined
 // names another part, a scout count (< min_instances, the PACS's own count), or an
-// excluded ImageType / SeriesDescription word. Anything the query cannot see (empty
-// BodyPartExamined with chest text only in ImageComments, thickness, contrast, kernel)
-// keeps the series. A study with a DX-family series moves whole (frontal and lateral views
+// excluded ImageType / SeriesDescription word. Thickness (believed SliceThickness, or
+// the estimate from the count when the header's is empty or a lie) and kernel are final
+// only when the PACS read an image header for the answer (ImageType answered, at series
+// level as Orthanc does or from one image-level answer): then the filter will read the
+// same header. Anything the query cannot see (empty BodyPartExamined with chest text only
+// in ImageComments, a header the PACS does not give, contrast) keeps the series.
+// When two or more CT series pass on full information (header answered, count known),
+// only the one the filter's selection (rules::select_series) will pick moves: the others
+// would never be handed on. A series not judged fully stays, since it might be picked. A study with a DX-family series moves whole (frontal and lateral views
 // may sit in different series). When nothing would be left, the study moves whole and
 // the filter decides (and logs why), so the ledger tells the usual story.
 // Pure: no I/O.
@@ -27,6 +33,10 @@ struct SeriesChoice {
   std::optional<long> instances;                             // PACS count of what moves, when known
   std::string reason;
 };
+
+// Whether the answer carries what the PACS read from an image header (ImageType, type 1
+// in every CT image): then SliceThickness and ConvolutionKernel, even empty, are the header's.
+bool header_answered(const core::AttributeMap& series);
 
 // `series`: one series-level answer each (SeriesInstanceUID, Modality, and whatever the
 // PACS gave), with NumberOfSeriesRelatedInstances set from an image-level count when the

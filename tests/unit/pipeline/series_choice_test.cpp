@@ -1,0 +1,136 @@
+// Series choice before the move on full information (issue 9 part 3, bytes ratio): what may
+// stay behind when the PACS answers an image header (ImageType, SliceThickness,
+// ConvolutionKernel) at series level or from one image-level answer, and what must move
+// when it does not. Integrity first: no series the filter would hand on is ever left.
+#include <catch2/catch.hpp>
+
+#include "pacspull/pipeline/series_choice.hpp"
+
+using namespace pacspull;
+using namespace pacspull::pipeline;
+
+namespace {
+
+// A CT series answer; `image_type` empty = the PACS gave no header (dcmqrscp).
+core::AttributeMap ct(const std::string& uid, int number, long count, const std::string& thickness,
+                      const std::string& image_type = "ORIGINAL\\PRIMARY\\AXIAL", const std::string& description = "CHEST",
+                      const std::string& body = "CHEST") {
+  core::AttributeMap m{{"SeriesInstanceUID", uid},
+                       {"Modality", "CT"},
+                       {"SeriesNumber", std::to_string(number)},
+                       {"SeriesDescription", description},
+                       {"BodyPartExamined", body},
+                       {"NumberOfSeriesRelatedInstances", std::to_string(count)}};
+  if (!image_type.empty()) {
+    m.set("ImageType", image_type);
+    m.set("SliceThickness", thickness);
+  }
+  return m;
+}
+
+bool moves(const SeriesChoice& c, const std::string& uid) {
+  return c.whole_study || std::find(c.move.begin(), c.move.end(), uid) != c.move.end();
+}
+
+std::string why_dropped(const SeriesChoice& c, const std::string& uid) {
+  for (const auto& [u, why] : c.dropped)
+    if (u == uid) return why;
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("Header answered: scout, thicker passing series stay behind; only the selected series moves") {
+  rules::RuleSet rs;
+  // e2e01 as Orthanc answers it: topogram (LOCALIZER, 2), 5 mm (12), 1 mm (40).
+  std::vector<core::AttributeMap> s{ct("scout", 1, 2, "", "ORIGINAL\\PRIMARY\\LOCALIZER", "TOPOGRAM"),
+                                    ct("thick", 2, 12, "5"), ct("thin", 3, 40, "1")};
+  SeriesChoice c = choose_series(rs, s, {});
+  REQUIRE_FALSE(c.whole_study);
+  CHECK(c.move == std::vector<std::string>{"thin"});
+  CHECK(c.instances == 40);
+  CHECK_FALSE(why_dropped(c, "scout").empty());
+  CHECK_THAT(why_dropped(c, "thick"), Catch::Contains("filter will select series thin"));
+}
+
+TEST_CASE("Thickness lies: believed only as the filter believes them, and only with the header known") {
+  rules::RuleSet rs;
+  // e2e19: SliceThickness 5 (12), 0 (75: not believed, 300/75 = 4 mm), empty (10: 30 mm).
+  std::vector<core::AttributeMap> s{ct("five", 1, 12, "5"), ct("zero", 2, 75, "0"), ct("empty", 3, 10, "")};
+  SeriesChoice c = choose_series(rs, s, {});
+  CHECK(c.move == std::vector<std::string>{"zero"});
+  CHECK_THAT(why_dropped(c, "empty"), Catch::Contains("30 mm"));
+  CHECK_THAT(why_dropped(c, "five"), Catch::Contains("filter will select series zero"));
+
+  // The same series from a PACS that reads no header (dcmqrscp: Modality and counts only):
+  // the 10-image series may carry a believable thin SliceThickness, so everything moves.
+  std::vector<core::AttributeMap> bare{ct("five", 1, 12, "", ""), ct("zero", 2, 75, "", ""), ct("empty", 3, 10, "", "")};
+  SeriesChoice b = choose_series(rs, bare, {});
+  CHECK(b.whole_study);
+  CHECK(b.dropped.empty());
+
+  // A SliceThickness without a header behind it (a PACS database column) is not final.
+  core::AttributeMap column = ct("thick8", 1, 40, "", "");
+  column.set("SliceThickness", "8");
+  SeriesChoice d = choose_series(rs, {column, ct("scout", 2, 2, "", "")}, {});
+  CHECK(moves(d, "thick8"));
+  // With the header, 8 mm is final.
+  SeriesChoice e = choose_series(rs, {ct("thick8", 1, 40, "8"), ct("thin", 2, 40, "1")}, {});
+  CHECK(e.move == std::vector<std::string>{"thin"});
+  CHECK_THAT(why_dropped(e, "thick8"), Catch::Contains("SliceThickness 8"));
+}
+
+TEST_CASE("A series not judged fully stays: it might be the one selected") {
+  rules::RuleSet rs;
+  // No header for "unknown" (its thickness and image type unseen), no count for "nocount".
+  core::AttributeMap nocount{{"SeriesInstanceUID", "nocount"}, {"Modality", "CT"},   {"SeriesNumber", "4"},
+                             {"BodyPartExamined", "CHEST"},     {"SliceThickness", "0.5"}, {"ImageType", "ORIGINAL\\PRIMARY\\AXIAL"}};
+  std::vector<core::AttributeMap> s{ct("thick", 1, 12, "5"), ct("thin", 2, 40, "1"), ct("unknown", 3, 30, "", ""),
+                                    nocount};
+  SeriesChoice c = choose_series(rs, s, {});
+  CHECK(moves(c, "thin"));
+  CHECK(moves(c, "unknown"));
+  CHECK(moves(c, "nocount"));
+  CHECK_FALSE(moves(c, "thick"));
+  CHECK_FALSE(c.instances);  // one count unknown
+  // Chest decided only at receipt (empty BodyPartExamined, no keyword in what the query
+  // sees): that series fails at query time for want of chest text, so it cannot anchor a
+  // selection; it moves, and so does its thicker sibling.
+  std::vector<core::AttributeMap> nochest{ct("a", 1, 40, "1", "ORIGINAL\\PRIMARY\\AXIAL", "1.0", ""),
+                                          ct("b", 2, 12, "5", "ORIGINAL\\PRIMARY\\AXIAL", "5.0", "")};
+  SeriesChoice n = choose_series(rs, nochest, {});
+  CHECK(moves(n, "a"));
+  CHECK(moves(n, "b"));
+}
+
+TEST_CASE("Selection ahead of the move follows the site's rules: kernel preference, thin slices required") {
+  rules::RuleSet rs;
+  rs.ct.kernel.prefer = rules::KernelWindow::Lung;
+  rs.ct.kernel.over_thickness = true;
+  core::AttributeMap soft = ct("soft", 1, 80, "1");
+  soft.set("ConvolutionKernel", "B30f");
+  core::AttributeMap lung = ct("lung", 2, 40, "2");
+  lung.set("ConvolutionKernel", "B70f");
+  SeriesChoice c = choose_series(rs, {soft, lung}, {});
+  CHECK(c.move == std::vector<std::string>{"lung"});  // the preferred window outranks thickness here
+
+  rules::RuleSet thin_only;
+  thin_only.ct.require_thin = true;
+  // Every series thick: nothing would be left, the study moves whole and the filter says why.
+  SeriesChoice t = choose_series(thin_only, {ct("a", 1, 12, "5"), ct("b", 2, 40, "3")}, {});
+  CHECK(t.whole_study);
+  CHECK(t.dropped.empty());
+}
+
+TEST_CASE("DX family and non-CT answers are untouched by the header rules") {
+  rules::RuleSet rs;
+  core::AttributeMap dx{{"SeriesInstanceUID", "d1"}, {"Modality", "DX"}, {"ImageType", "ORIGINAL\\PRIMARY"},
+                        {"NumberOfSeriesRelatedInstances", "1"}};
+  core::AttributeMap dx2 = dx;
+  dx2.set("SeriesInstanceUID", "d2");
+  SeriesChoice c = choose_series(rs, {dx, dx2}, {});
+  CHECK(c.whole_study);
+  CHECK_THAT(c.reason, Catch::Contains("DX family"));
+  CHECK(header_answered(dx));
+  CHECK_FALSE(header_answered(core::AttributeMap{{"Modality", "CT"}, {"SliceThickness", "1"}}));
+}
