@@ -88,6 +88,8 @@ void ReceiverApp::run() {
     ctx_.metrics->counter("pacspull_receiver_store_failures_total", "C-STOREs answered with a failure status",
                           {{"reason", reason}});
   ctx_.metrics->counter("pacspull_receiver_associations_total", "associations accepted");
+  ctx_.metrics->counter("pacspull_receiver_status_report_failures_total",
+                        "status reports (store refusing, free bytes) the ledger did not take");
   ctx_.metrics->counter("pacspull_receiver_dicom_failures_total", "C-STOREs answered with any failure status");
   rpc::Server server(ctx_.ports.grpc_port, {this});
   spdlog::info("receiver {}: AE {} on DICOM port {}, storing under {}, gRPC :{}", instance_id_, o.ae_title.str(),
@@ -208,7 +210,12 @@ void ReceiverApp::report_status(bool refusing, uint64_t free_bytes, bool stoppin
     reported_at_ = now;
   } catch (const std::exception& e) {
     // The mover then goes on moving: the C-STOREs are refused (0xA700) and retried.
-    spdlog::error("receiver {}: cannot report its store status to the ledger: {}", instance_id_, e.what());
+    spdlog::error("receiver {}: cannot report its store status to the ledger: {}", instance_id_,
+                  rules::Text::from_utf8(e.what()).str());
+    ctx_.metrics
+        ->counter("pacspull_receiver_status_report_failures_total",
+                  "status reports (store refusing, free bytes) the ledger did not take")
+        .Increment();
     sweeper_.reset();
   }
 }
@@ -288,48 +295,33 @@ void ReceiverApp::record(Recording& r) {
 }
 
 void ReceiverApp::commit_batch(std::vector<Recording*>& batch) {
-  using rules::Text;
-  // Rows in a fixed order, so two receivers' batches lock the same studies in the same order.
-  std::sort(batch.begin(), batch.end(), [](const Recording* a, const Recording* b) {
-    return std::tie(a->row->study_uid.str(), a->row->sop_uid.str()) <
-           std::tie(b->row->study_uid.str(), b->row->sop_uid.str());
-  });
-  auto one = [](pqxx::work& w, const Recording& r) {
-    const ledger::InstanceRow& row = *r.row;
-    if (r.stored->arrival == dicom::StoreScp::Arrival::Conflict) {
-      ledger::record_conflict(w, row, row.path, Text::from_utf8(r.stored->conflict_path.string()));
-      return ledger::RecordedInstance{};
-    }
-    ledger::RecordedInstance recorded = ledger::record_instance(w, row);
-    // Its file left the store after hand-off and this copy landed while the deletion ran.
-    if (recorded.revived && !std::filesystem::exists(r.stored->path))
-      throw std::runtime_error("file " + r.stored->path.string() + " was deleted while it arrived again");
-    return recorded;
+  // One transaction for the batch (BEGIN, one statement, COMMIT: ledger::record_batch),
+  // sorted by study and SOP UID there; a failed batch is retried row by row.
+  std::vector<ledger::BatchRow> rows;
+  rows.reserve(batch.size());
+  for (const Recording* r : batch) {
+    ledger::BatchRow row{r->row, std::nullopt};
+    if (r->stored->arrival == dicom::StoreScp::Arrival::Conflict)
+      row.conflict_path = rules::Text::from_utf8(r->stored->conflict_path.string());
+    rows.push_back(std::move(row));
+  }
+  // Its file left the store after hand-off and this copy landed while the deletion ran.
+  auto check = [&batch](const ledger::InstanceRow& row, const ledger::RecordedInstance& recorded) {
+    if (!recorded.revived) return;
+    for (const Recording* r : batch)
+      if (r->row == &row && !std::filesystem::exists(r->stored->path))
+        throw std::runtime_error("file " + r->stored->path.string() + " was deleted while it arrived again");
   };
   try {
     if (!committer_) committer_ = ctx_.open_ledger();
-    std::vector<ledger::RecordedInstance> out = committer_->transact([&](pqxx::work& w) {
-      std::vector<ledger::RecordedInstance> v;
-      v.reserve(batch.size());
-      for (const Recording* r : batch) v.push_back(one(w, *r));
-      return v;
-    });
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = out[i];
-    return;
   } catch (const std::exception& e) {
-    if (batch.size() == 1 || !committer_) {
-      for (Recording* r : batch) r->error = e.what();
-      return;
-    }
-    spdlog::warn("receiver: group commit of {} rows failed ({}); recording them one by one", batch.size(),
-                 Text::from_utf8(e.what()).str());
+    for (Recording* r : batch) r->error = e.what();
+    return;
   }
-  for (Recording* r : batch) {
-    try {
-      r->result = committer_->transact([&](pqxx::work& w) { return one(w, *r); });
-    } catch (const std::exception& e) {
-      r->error = e.what();
-    }
+  std::vector<ledger::BatchOutcome> out = ledger::record_batch(*committer_, rows, check);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->result = out[i].recorded;
+    batch[i]->error = out[i].error;
   }
 }
 

@@ -208,6 +208,73 @@ TEST_CASE("Receiver: duplicates change nothing; new images reopen a settled stud
   CHECK(f.count("SELECT count(*) FROM studies WHERE state = 'pulling'") == 1);
 }
 
+TEST_CASE("Receiver: a group commit records its rows in one statement; a duplicate counts, a bad row fails alone") {
+  Fixture f;
+  using rules::Text;
+  ledger::InstanceRow first = instance("st.1", "se.1", "sop.1", "/s/1", "A", "P", "20261121", "CT", "", 1, 10, "PACS", "r");
+  f.l.transact([&](pqxx::work& w) { ledger::record_instance(w, first); });
+  // A row PostgreSQL refuses: the batch's statement fails, and so its transaction.
+  f.l.transact([](pqxx::work& w) {
+    w.exec(R"sql(CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'bad row refused'; END $$)sql");
+    w.exec("CREATE TRIGGER refuse_bad BEFORE INSERT ON instances FOR EACH ROW WHEN (NEW.sop_uid = 'sop.bad') "
+           "EXECUTE FUNCTION refuse_bad()");
+  });
+  ledger::InstanceRow second = instance("st.1", "se.1", "sop.2", "/s/2", "A", "P", "20261121", "CT", "", 1, 10, "PACS", "r");
+  ledger::InstanceRow again = first;  // the same instance sent again, an identical copy
+  again.file_placed = false;
+  ledger::InstanceRow again_in_batch = second;  // two associations sent sop.2 at once
+  again_in_batch.file_placed = false;
+  ledger::InstanceRow bad = instance("st.2", "se.2", "sop.bad", "/s/bad", "B", "Q", "20261121", "CT", "", 1, 10, "PACS", "r");
+  ledger::InstanceRow other = instance("st.3", "se.3", "sop.3", "/s/3", "C", "R", "20261121", "CT", "", 4, 10, "PACS", "r");
+  const std::string latin1 = "T\xD6RAX";  // ISO_IR 100 bytes: kept raw beside the decoded text
+  other.series_description = Text::decode(latin1, "ISO_IR 100");
+  other.series_raws = rules::raw_texts(core::AttributeMap{{"SpecificCharacterSet", "ISO_IR 100"}, {"SeriesDescription", latin1}},
+                                       {"SeriesDescription"});
+  REQUIRE(other.series_raws.size() == 1);
+  ledger::InstanceRow conflict = first;
+  std::vector<ledger::BatchRow> rows{{&other, std::nullopt}, {&bad, std::nullopt}, {&second, std::nullopt},
+                                     {&again, std::nullopt}, {&again_in_batch, std::nullopt},
+                                     {&conflict, Text::from_utf8("/aside/sop.1.conflict-1.dcm")}};
+  std::vector<ledger::BatchOutcome> out = ledger::record_batch(f.l, rows);
+  REQUIRE(out.size() == rows.size());
+  CHECK(out[0].error.empty());
+  CHECK(out[0].recorded.new_instance);
+  CHECK(out[0].recorded.new_series);
+  CHECK(out[1].error.find("bad row refused") != std::string::npos);
+  CHECK(out[2].error.empty());
+  CHECK(out[2].recorded.new_instance);
+  CHECK_FALSE(out[2].recorded.new_series);
+  CHECK(out[3].error.empty());
+  CHECK_FALSE(out[3].recorded.new_instance);
+  CHECK_FALSE(out[3].recorded.file_gone);
+  CHECK(out[4].error.empty());
+  CHECK_FALSE(out[4].recorded.new_instance);
+  CHECK(out[5].error.empty());
+  CHECK(f.count("SELECT count(*) FROM instances") == 3);
+  CHECK(f.count("SELECT count(*) FROM instances WHERE sop_uid = 'sop.bad'") == 0);
+  CHECK(f.count("SELECT count(*) FROM studies WHERE study_uid = 'st.2'") == 0);  // rolled back with its row
+  CHECK(f.count("SELECT count(*) FROM events WHERE kind = 'new-series'") == 2);   // se.1 and se.3, once each
+  CHECK(f.count("SELECT count(*) FROM instance_conflicts WHERE sop_uid = 'sop.1'") == 1);
+  CHECK(f.count("SELECT count(*) FROM text_raw WHERE series_uid = 'se.3' AND attribute = 'SeriesDescription' AND "
+                "raw = '\\x54d6524158'::bytea AND specific_character_set = 'ISO_IR 100'::bytea") == 1);
+  CHECK(f.query("SELECT description FROM series WHERE series_uid = 'se.3'") == "TÖRAX");
+
+  // Without the bad row the batch is one transaction; a duplicate of a copy whose file the
+  // store's life cycle deleted meanwhile is reported gone, one placed again revives it.
+  f.l.transact([](pqxx::work& w) { w.exec("UPDATE instances SET deleted_at = now() WHERE sop_uid IN ('sop.1', 'sop.2')"); });
+  ledger::InstanceRow placed_again = second;
+  placed_again.path = Text::from_utf8("/s/2-again");
+  std::vector<ledger::BatchRow> more{{&again, std::nullopt}, {&placed_again, std::nullopt}};
+  out = ledger::record_batch(f.l, more);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].error.empty());
+  CHECK(out[0].recorded.file_gone);
+  CHECK(out[1].error.empty());
+  CHECK(out[1].recorded.revived);
+  CHECK(f.query("SELECT path FROM instances WHERE sop_uid = 'sop.2' AND deleted_at IS NULL") == "/s/2-again");
+}
+
 TEST_CASE("Checker: received once per generation, re-pull bumps the generation") {
   Fixture f;
   ledger::InstanceRow i = instance("st.1", "se.1", "sop.1", "/a", "ACC", "P", "", "CT", "", 1, 1, "PACS", "r");
