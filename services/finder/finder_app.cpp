@@ -247,6 +247,24 @@ std::map<std::string, core::AttributeMap> FinderApp::find_studies(const config::
   return out;
 }
 
+namespace {
+
+// The header one image-level answer carries (ImageType, SliceThickness, ConvolutionKernel)
+// into the series answer, when the series answer had none; learns whether the PACS gives it.
+void take_header(const PacsPlan& plan, core::AttributeMap& series, const std::vector<core::AttributeMap>& images) {
+  if (pipeline::header_answered(series)) return;
+  for (const auto& i : images) {
+    if (!pipeline::header_answered(i)) continue;
+    for (const char* k : {"ImageType", "SliceThickness", "ConvolutionKernel"})
+      if (auto v = i.get(k)) series.set(k, std::string(*v));
+    plan.image_header = true;
+    return;
+  }
+  if (!images.empty() && !plan.image_header) plan.image_header = false;
+}
+
+}  // namespace
+
 bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan, const std::string& uid,
                              core::AttributeMap& study, ledger::FoundStudy& s, PollSummary& summary) {
   const auto& cfg = ctx_.config;
@@ -265,7 +283,12 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
                                      {"BodyPartExamined", ""},
                                      {"ProtocolName", ""},
                                      {"NumberOfSeriesRelatedInstances", ""},
-                                     {"SpecificCharacterSet", ""}});
+                                     {"SpecificCharacterSet", ""},
+                                     // The image header, for PACS that read one (Orthanc):
+                                     // thickness and kernel judged before the move.
+                                     {"ImageType", ""},
+                                     {"SliceThickness", ""},
+                                     {"ConvolutionKernel", ""}});
   if (r.error) return failed("series-level C-FIND of study " + uid + " failed: " + rules::Text::from_utf8(r.error->message).str());
   if (r.ended_by_peer || r.truncated)
     return failed("series-level C-FIND of study " + uid + " was capped at " + std::to_string(r.matches.size()) +
@@ -276,9 +299,15 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
     const std::string series_uid = a.trimmed("SeriesInstanceUID");
     if (series_uid.empty()) return failed("a series of study " + uid + " has no SeriesInstanceUID: study not judged");
     std::optional<long> count = a.integer("NumberOfSeriesRelatedInstances");
-    if (!count && plan.plan.image_counts) {
+    const bool counted_by_images = !count && plan.plan.image_counts;
+    if (counted_by_images) {
       dicom::FindResult ir = dicom::find(scu_options(cfg), peer_of(pacs.node), dicom::QueryLevel::Image,
-                                         {{"StudyInstanceUID", uid}, {"SeriesInstanceUID", series_uid}, {"SOPInstanceUID", ""}});
+                                         {{"StudyInstanceUID", uid},
+                                          {"SeriesInstanceUID", series_uid},
+                                          {"SOPInstanceUID", ""},
+                                          {"ImageType", ""},
+                                          {"SliceThickness", ""},
+                                          {"ConvolutionKernel", ""}});
       if (ir.error)
         return failed("image-level C-FIND of series " + series_uid + " failed: " +
                       rules::Text::from_utf8(ir.error->message).str());
@@ -288,6 +317,23 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
       for (const auto& i : ir.matches) sops.insert(i.trimmed("SOPInstanceUID"));
       count = static_cast<long>(sops.size());
       a.set("NumberOfSeriesRelatedInstances", std::to_string(*count));
+      if (plan.plan.series_filter) take_header(plan, a, ir.matches);
+    }
+    if (plan.plan.series_filter && !counted_by_images && !pipeline::header_answered(a) &&
+        rules::family_of(cfg.rules, a.trimmed("Modality")) == rules::Family::Ct &&
+        plan.capabilities.image_level.value_or(false) && plan.image_header.value_or(true)) {
+      // "When needed image-level": the header of ONE instance (C-CANCEL after the first answer).
+      dicom::FindResult ir = dicom::find(scu_options(cfg, 1), peer_of(pacs.node), dicom::QueryLevel::Image,
+                                         {{"StudyInstanceUID", uid},
+                                          {"SeriesInstanceUID", series_uid},
+                                          {"SOPInstanceUID", ""},
+                                          {"ImageType", ""},
+                                          {"SliceThickness", ""},
+                                          {"ConvolutionKernel", ""}});
+      if (ir.error)
+        return failed("image-level C-FIND of one instance of series " + series_uid + " failed: " +
+                      rules::Text::from_utf8(ir.error->message).str());
+      take_header(plan, a, ir.matches);
     }
     const std::string modality = a.trimmed("Modality");
     if (!modality.empty() && std::find(modalities.begin(), modalities.end(), modality) == modalities.end())

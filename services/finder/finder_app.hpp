@@ -30,6 +30,9 @@ struct PacsPlan {
   pipeline::PacsCapabilities capabilities;  // probed, then the site's pins
   pipeline::QueryPlan plan;
   bool probed = false;  // a probe answered (else re-probed next poll)
+  // Whether an image-level C-FIND of this PACS answers the image header (ImageType), learnt
+  // from the first one that tells; nullopt: not asked yet. Saves asking a PACS that never does.
+  mutable std::optional<bool> image_header;
 };
 
 class FinderApp : public finder::v1::Finder::Service {
