@@ -1,0 +1,207 @@
+// The real finder's series-level filtering before the move (issue 9 part 3: bytes pulled
+// over bytes dispatched) against real PACS holding the generated day: Orthanc (answers the
+// image header, ImageType and SliceThickness, at series level) and DCMTK's dcmqrscp
+// (Modality only; counts from the image-level SOP list). For every study the day expects
+// to compute, every series the filter will hand on is in the move request (or the study
+// moves whole); the scouts never move; with Orthanc, the thicker passing series and the
+// series whose empty SliceThickness implies 30 mm stay behind too. Real PostgreSQL and
+// nats-server from tests/run.sh.
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "orthanc.hpp"
+#include "peers.hpp"
+#include "process.hpp"
+#include "service_tests.hpp"
+#include "test_db.hpp"
+
+using namespace pacspull::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// study uid -> (requested: the move was queued, series named in it; empty = whole study)
+struct Request {
+  bool queued = false;
+  std::set<std::string> series;
+};
+
+std::map<std::string, Request> requests(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::read_transaction t(c);
+  std::map<std::string, Request> out;
+  for (const auto& r : t.exec("SELECT study_uid, state, move_series FROM studies")) {
+    Request q;
+    q.queued = std::string(r[1].c_str()) != "found";
+    if (!r[2].is_null()) {
+      auto a = r[2].as_array();
+      for (auto e = a.get_next(); e.first != pqxx::array_parser::juncture::done; e = a.get_next())
+        if (e.first == pqxx::array_parser::juncture::string_value) q.series.insert(e.second);
+    }
+    out[r[0].c_str()] = q;
+  }
+  return out;
+}
+
+// dcmqrscp holding the day (no C-MOVE destination needed: nothing is moved here).
+struct QrScp {
+  fs::path dir;
+  uint16_t port = free_tcp_port();
+  ChildProcess process;
+  explicit QrScp(fs::path d) : dir(std::move(d)) {
+    fs::create_directories(dir / "db");
+    std::ofstream(dir / "dcmqrscp.cfg") << "NetworkTCPPort = " << port
+                                        << "\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
+                                           "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
+                                           "AETable BEGIN\nQRSCP "
+                                        << (dir / "db").string() << " RW (200, 1024mb) ANY\nAETable END\n";
+    process = ChildProcess::spawn({"dcmqrscp", "-c", (dir / "dcmqrscp.cfg").string()}, dicom_tool_env(),
+                                  dir / "dcmqrscp.log");
+    if (!wait_for([&] { return tcp_port_open(port); }, std::chrono::seconds(20)))
+      throw std::runtime_error("dcmqrscp did not start: " + log_tail(dir / "dcmqrscp.log"));
+  }
+  void upload(const fs::path& part) {
+    if (run_command({"storescu", "-aec", "QRSCP", "+sd", "+r", "127.0.0.1", std::to_string(port), part.string()},
+                    std::chrono::seconds(120), dir / "storescu.log", dicom_tool_env()) != 0)
+      throw std::runtime_error("storescu into dcmqrscp failed: " + log_tail(dir / "storescu.log"));
+  }
+};
+
+// Runs the finder against one PACS until every candidate study of the day is queued;
+// returns the requests and the finder's log text.
+std::map<std::string, Request> run_finder(const fs::path& dir, const std::string& ae, uint16_t port,
+                                          const nlohmann::json& manifest, std::string& log_text) {
+  std::set<std::string> candidates;
+  for (const auto& s : manifest["studies"])
+    if (s["expected"]["state"] != "not_pulled") candidates.insert(s["study_instance_uid"].get<std::string>());
+  TestDatabase db;
+  fs::path config = dir / "site.yaml";
+  std::ofstream(config) << "site: series-filter\n"
+                        << "ledger: {url: \"" << db.url() << "\"}\n"
+                        << "bus: {url: \"" << env_or("PACSPULL_TEST_NATS_URL", "nats://127.0.0.1:4222") << "\"}\n"
+                        << "local: {storage_root: " << (dir / "store").string() << ", connect_timeout: 5s}\n"
+                        << "pacs:\n  - {name: pacs, ae_title: " << ae << ", host: 127.0.0.1, port: " << port << "}\n"
+                        << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
+                        << "finder: {poll_interval: 1s, crossday: -1, series_filter: 'on', stable_polls: 2, "
+                        << "stable_min_age: 1s, grpc_port: " << free_tcp_port()
+                        << ", metrics_port: " << free_tcp_port() << "}\n";
+  fs::path log = dir / "finder.log";
+  auto finder = ChildProcess::spawn({bin("pacspull-finder").string(), "--config", config.string()}, {}, log);
+  std::map<std::string, Request> got;
+  bool all = wait_for(
+      [&] {
+        try {
+          got = requests(db.url());
+        } catch (const std::exception&) {
+          return false;  // not migrated yet
+        }
+        for (const auto& uid : candidates)
+          if (!got.count(uid) || !got[uid].queued) return false;
+        return true;
+      },
+      std::chrono::seconds(150), std::chrono::milliseconds(250));
+  finder.signal(SIGTERM);
+  finder.wait(std::chrono::seconds(30));
+  log_text = read_file(log);
+  INFO(log_tail(log, 6000));
+  REQUIRE(all);
+  return got;
+}
+
+bool moves(const Request& r, const std::string& series) { return r.series.empty() || r.series.count(series) > 0; }
+
+// Every series the filter will hand on moves; returns the studies that break it.
+std::string lost_series(const nlohmann::json& manifest, std::map<std::string, Request>& got) {
+  std::string lost;
+  for (const auto& s : manifest["studies"]) {
+    if (s["expected"]["state"] == "not_pulled") continue;
+    const Request& r = got[s["study_instance_uid"].get<std::string>()];
+    for (const auto& d : s["expected"]["dispatch"])
+      if (!moves(r, d.get<std::string>())) lost += " " + s["key"].get<std::string>();
+  }
+  return lost;
+}
+
+const nlohmann::json& study(const nlohmann::json& manifest, const std::string& key) {
+  for (const auto& s : manifest["studies"])
+    if (s["key"] == key) return s;
+  throw std::runtime_error("no study " + key);
+}
+
+std::string series_uid(const nlohmann::json& s, size_t i) { return s["series"][i]["series_instance_uid"]; }
+
+}  // namespace
+
+TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker passing series stay behind") {
+  fs::path dir = make_temp_dir("pacspull-series-filter");
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  nlohmann::json manifest;
+  std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
+  OrthancPacs pacs(dir / "pacs", "HDRPACS", {});
+  pacs.upload(dir / "day" / "initial");
+  pacs.upload(dir / "day" / "late");
+  std::string log;
+  auto got = run_finder(dir, "HDRPACS", pacs.dicom_port(), manifest, log);
+
+  const std::string lost = lost_series(manifest, got);
+  INFO("studies whose dispatched series would not move:" << lost);
+  CHECK(lost.empty());
+  // e2e01: topogram (LOCALIZER, 2 images) and the 5 mm series stay; the 1 mm series moves.
+  const auto& chest = study(manifest, "e2e01_chest_ct");
+  const Request& c = got[chest["study_instance_uid"].get<std::string>()];
+  CHECK(c.series == std::set<std::string>{series_uid(chest, 2)});
+  // e2e19: SliceThickness 0 (75 images: 4 mm) moves; 5 mm and empty/10 images (30 mm) stay.
+  const auto& lies = study(manifest, "e2e19_thickness_lies");
+  const Request& l = got[lies["study_instance_uid"].get<std::string>()];
+  CHECK(l.series == std::set<std::string>{series_uid(lies, 1)});
+  CHECK_THAT(log, Catch::Contains("not moved: filter because SliceThickness empty not believed"));
+  // The DX study moves whole.
+  CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
+  // The header came at series level: no image-level C-FIND was needed for it.
+  CHECK(log.find("image-level C-FIND of one instance") == std::string::npos);
+}
+
+TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series that may be handed on moves") {
+  fs::path dir = make_temp_dir("pacspull-series-filter-qr");
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  nlohmann::json manifest;
+  std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
+  std::string log;
+  std::map<std::string, Request> got;
+  {
+    QrScp pacs(dir / "dcmqrscp");
+    pacs.upload(dir / "day" / "initial");
+    pacs.upload(dir / "day" / "late");
+    got = run_finder(dir, "QRSCP", pacs.port, manifest, log);
+    pacs.process.signal(SIGTERM);
+    pacs.process.wait(std::chrono::seconds(10));
+  }
+  const std::string lost = lost_series(manifest, got);
+  INFO("studies whose dispatched series would not move:" << lost);
+  CHECK(lost.empty());
+  const auto& chest = study(manifest, "e2e01_chest_ct");
+  const Request& c = got[chest["study_instance_uid"].get<std::string>()];
+  CHECK_FALSE(moves(c, series_uid(chest, 0)));  // the 2-image scout
+  CHECK(moves(c, series_uid(chest, 1)));         // 5 mm: its header is unseen, it may be the thinnest
+  // Without a header the 10-image series with no thickness may be thin: it moves.
+  const auto& lies = study(manifest, "e2e19_thickness_lies");
+  const Request& l = got[lies["study_instance_uid"].get<std::string>()];
+  CHECK(moves(l, series_uid(lies, 2)));
+  CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
+}
