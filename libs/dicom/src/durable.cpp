@@ -9,7 +9,10 @@
 #include <fstream>
 #include <vector>
 #include <cstring>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <system_error>
 #include <unordered_set>
@@ -33,6 +36,51 @@ std::string fdatasync_path(const std::filesystem::path& path) {
   if (::fdatasync(fd) != 0) err = "fdatasync " + path.string() + ": " + std::strerror(errno);
   if (::close(fd) != 0 && err.empty()) err = "close " + path.string() + ": " + std::strerror(errno);
   return err;
+}
+
+namespace {
+// Group fsync of directories (fsync_directory_shared). Per directory in use: the round a new
+// caller joins (`next`, not started yet) and whether a round is running. Entries live only
+// while callers use them.
+struct SyncRound {
+  bool done = false;
+  std::string error;
+};
+struct DirSync {
+  std::shared_ptr<SyncRound> next = std::make_shared<SyncRound>();
+  bool running = false;
+  size_t users = 0;
+};
+std::mutex dir_sync_mutex;
+std::condition_variable dir_sync_cv;
+std::unordered_map<std::string, DirSync> dir_syncs;
+}  // namespace
+
+std::string fsync_directory_shared(const std::filesystem::path& dir) {
+  std::unique_lock lock(dir_sync_mutex);
+  const std::string key = dir.string();
+  DirSync* sync = &dir_syncs[key];  // node-based map: the address is stable while in use
+  ++sync->users;
+  const std::shared_ptr<SyncRound> mine = sync->next;  // begins after this call: covers the rename
+  while (!mine->done) {
+    if (sync->running) {
+      dir_sync_cv.wait(lock);
+      continue;
+    }
+    // No round running: run the pending one (ours) for everyone who joined it.
+    sync->running = true;
+    sync->next = std::make_shared<SyncRound>();
+    lock.unlock();
+    std::string err = fsync_path(dir);
+    lock.lock();
+    mine->error = std::move(err);
+    mine->done = true;
+    sync->running = false;
+    dir_sync_cv.notify_all();
+  }
+  std::string result = mine->error;
+  if (--sync->users == 0) dir_syncs.erase(key);
+  return result;
 }
 
 namespace {

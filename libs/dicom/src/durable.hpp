@@ -12,6 +12,13 @@ std::string fsync_path(const std::filesystem::path& path);
 // timestamps. Enough for a new file whose directory entry is fsynced separately. The
 // result of close() is checked too.
 std::string fdatasync_path(const std::filesystem::path& path);
+// fsync of a directory, shared by the threads that need it at the same time: a caller that
+// renamed an entry into `dir` and then calls this returns after an fsync of `dir` that began
+// after its call (so after its rename) has completed, and with that fsync's result. Callers
+// arriving while one runs wait and share the next one, so N instances renamed into one
+// series directory by concurrent associations cost about two directory fsyncs, not N. No
+// timer: a lone caller fsyncs at once. Thread-safe.
+std::string fsync_directory_shared(const std::filesystem::path& dir);
 // Creates `dir` and missing parents below `root` (root itself must exist); every directory
 // created has its parent fsynced, so the new entry survives a crash. Safe under concurrency.
 std::string create_directories_durably(const std::filesystem::path& root, const std::filesystem::path& dir);

@@ -19,6 +19,7 @@
 #include "dcmtk_setup.hpp"
 #include "durable.hpp"
 #include "outcome.hpp"
+#include "placement.hpp"
 #include "pacspull/dicom/read.hpp"
 #include "pacspull/dicom/storage.hpp"
 #include "pacspull/pipeline/storage.hpp"
@@ -32,7 +33,6 @@ namespace {
 constexpr long kMaxReceivePdu = 65536;
 constexpr uint16_t kSuccess = 0x0000;
 constexpr uint16_t kOutOfResources = 0xA700;
-constexpr uint16_t kCannotUnderstand = 0xC000;
 
 int clamp_seconds(std::chrono::seconds s) {
   if (s.count() <= 0) return 1;
@@ -52,8 +52,6 @@ constexpr int kStoreSyntaxCount = static_cast<int>(sizeof kStoreSyntaxes / sizeo
 std::string describe(const Peer& peer) {
   return peer.ae_title.str() + "@" + peer.host + ":" + std::to_string(peer.port);
 }
-
-std::string printable(std::string_view raw) { return rules::Text::ascii(raw).str(); }
 
 // The requestor association of a C-GET: the GET context plus one storage context per
 // storage SOP class with the SCP role (we store what the PACS sends back).
@@ -150,103 +148,11 @@ const TempNaming& naming(const std::string& configured) {
   return n;
 }
 
-// The durable placement of one received instance, the receiver's way (store_scp.cpp):
-// fsync, parse, rename without replacing, directory fsync; a different second copy kept
-// aside; then the sink. Returns the C-STORE status to answer.
+// The durable placement of one received instance, the receiver's way (placement.hpp).
 uint16_t place(const std::filesystem::path& root, const std::filesystem::path& temp, const std::string& request_sop,
                const Peer& peer, const StoreScp::Sink& sink) {
-  std::error_code ec;
-  auto discard = [&](uint16_t status) {
-    std::filesystem::remove(temp, ec);
-    return status;
-  };
-  if (std::string err = detail::fsync_path(temp); !err.empty()) {
-    spdlog::error("dicom get: {}", err);
-    return discard(kOutOfResources);
-  }
-  ReadResult read = read_attributes(temp);
-  if (!read.attributes) {
-    spdlog::warn("dicom get: malformed instance {} from {}: {}", printable(request_sop), describe(peer),
-                 rules::Text::from_utf8(read.error).str());
-    return discard(kCannotUnderstand);
-  }
-  core::AttributeMap& attributes = *read.attributes;
-  const std::string sop = printable(attributes.trimmed("SOPInstanceUID"));
-  if (sop.empty()) return discard(kCannotUnderstand);
-  const std::filesystem::path final_path =
-      storage_path(root, core::StudyUid(std::string(attributes.get("StudyInstanceUID").value_or(""))),
-                   core::SeriesUid(std::string(attributes.get("SeriesInstanceUID").value_or(""))),
-                   core::SopInstanceUid(sop));
-  auto make_dirs = [&](const std::filesystem::path& dir) {
-    if (!std::filesystem::exists(dir, ec)) detail::forget_durable_directories();  // removed after hand-off
-    return detail::create_directories_durably(root, dir);
-  };
-  if (std::string err = make_dirs(final_path.parent_path()); !err.empty()) {
-    spdlog::error("dicom get: {}", err);
-    return discard(kOutOfResources);
-  }
-  StoreScp::Arrival arrival = StoreScp::Arrival::New;
-  std::filesystem::path conflict_path;
-  std::string err;
-  switch (detail::rename_no_replace(temp, final_path, &err)) {
-    case detail::Placed::Moved:
-      break;
-    case detail::Placed::Error:
-      spdlog::error("dicom get: {}", err);
-      return discard(kOutOfResources);
-    case detail::Placed::TargetExists:
-      switch (detail::compare_datasets(final_path, temp, &err)) {
-        case detail::Compare::Error:
-          spdlog::error("dicom get: {}", err);
-          return discard(kOutOfResources);
-        case detail::Compare::Same:
-          arrival = StoreScp::Arrival::Again;
-          std::filesystem::remove(temp, ec);
-          break;
-        case detail::Compare::Different: {
-          arrival = StoreScp::Arrival::Conflict;
-          const std::filesystem::path dir = root / ".conflicts" / final_path.parent_path().lexically_relative(root);
-          if (std::string e = make_dirs(dir); !e.empty()) {
-            spdlog::error("dicom get: {}", e);
-            return discard(kOutOfResources);
-          }
-          for (int n = 1;; ++n) {
-            conflict_path = dir / (final_path.stem().string() + ".conflict-" + std::to_string(n) + ".dcm");
-            detail::Placed p = detail::rename_no_replace(temp, conflict_path, &err);
-            if (p == detail::Placed::Moved) break;
-            if (p == detail::Placed::Error || n >= 10000) {
-              spdlog::error("dicom get: {}", err);
-              return discard(kOutOfResources);
-            }
-          }
-          if (std::string e = detail::fsync_path(dir); !e.empty()) {
-            spdlog::error("dicom get: {}", e);
-            return kOutOfResources;
-          }
-          spdlog::warn("dicom get: instance {} from {} differs from the copy already stored; kept aside at {}", sop,
-                       describe(peer), conflict_path.string());
-          break;
-        }
-      }
-      break;
-  }
-  if (arrival == StoreScp::Arrival::New) {
-    if (std::string e = detail::fsync_path(final_path.parent_path()); !e.empty()) {
-      spdlog::error("dicom get: {}", e);
-      return kOutOfResources;
-    }
-  }
-  const uintmax_t bytes = std::filesystem::file_size(arrival == StoreScp::Arrival::Conflict ? conflict_path : final_path, ec);
-  StoreScp::Stored record{final_path, arrival, conflict_path, std::move(attributes), peer.ae_title, peer.host,
-                          ec ? 0 : bytes};
-  try {
-    if (sink(record) == StoreScp::SinkResult::Ok) return kSuccess;
-    spdlog::warn("dicom get: sink asked to retry {} later; answering out-of-resources", sop);
-  } catch (const std::exception& e) {
-    spdlog::error("dicom get: sink failed for {}: {}; answering out-of-resources", sop,
-                  rules::Text::from_utf8(e.what()).str());
-  }
-  return kOutOfResources;
+  const detail::Placement placement{root, "dicom get from " + describe(peer), nullptr, &sink};
+  return detail::place_received(placement, temp, request_sop, peer.ae_title.str(), peer.host).status;
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include "dcmtk/dcmnet/dulstruc.h"
 #include "dcmtk_setup.hpp"
 #include "durable.hpp"
+#include "placement.hpp"
 #include "tls.hpp"
 #include "pacspull/core/attributes.hpp"
 #include "pacspull/dicom/read.hpp"
@@ -42,7 +43,6 @@ constexpr long kMaxReceivePdu = 65536;
 constexpr uint16_t kStatusSuccess = 0x0000;
 constexpr uint16_t kStatusOutOfResources = 0xA700;
 constexpr uint16_t kStatusCannotUnderstand = 0xC000;
-constexpr uint16_t kStatusNotAuthorized = 0x0124;  // PS3.7 C.4 "Refused: Not Authorized"
 constexpr const char* kIncomingDir = ".incoming";
 // Below this many free bytes a C-STORE is answered 0xA700 without writing: DCMTK 3.6.7's
 // DIMSE_receiveDataSetInFile, when the file write fails on the dataset's last PDV (always,
@@ -55,7 +55,6 @@ bool nearly_full(const std::filesystem::path& dir) {
   if (::statvfs(dir.c_str(), &vfs) != 0) return false;  // let the write report the problem
   return static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize < kMinFreeBytes;
 }
-constexpr const char* kConflictsDir = ".conflicts";
 
 // Acceptor preference when a context proposes several: uncompressed first, so a PACS that
 // can send raw pixels does (the AI backend then does not decompress); otherwise the
@@ -96,7 +95,6 @@ struct StoreScp::Impl {
   Options options;
   Sink sink;
   std::filesystem::path incoming;
-  std::filesystem::path conflicts;
 
   detail::TlsLayer tls_layer;  // outlives net (dropped in stop())
   T_ASC_Network* net = nullptr;
@@ -484,127 +482,25 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
 
 uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
                                         const std::string& calling, const std::string& peer) {
-  const std::string& ae = options.ae_title.str();
-  std::error_code ec;
-  auto discard = [&](uint16_t status) {
-    std::filesystem::remove(temp, ec);
-    return status;
-  };
-  // A write, fsync, mkdir or rename that failed (disk full, read-only, I/O error): logged,
-  // counted (store_failures_total{reason="disk"}), answered 0xA700 so the sender retries.
-  auto disk_failure = [&](const std::string& err, bool keep_file = false) {
-    spdlog::error("dicom scp {}: {}; answering out-of-resources", ae, err);
-    ++disk_failures;
-    return keep_file ? kStatusOutOfResources : discard(kStatusOutOfResources);
-  };
-  if (std::string err = detail::fdatasync_path(temp); !err.empty()) return disk_failure(err);
-  ReadResult read = read_attributes(temp);
-  if (!read.attributes) {
-    spdlog::warn("dicom scp {}: malformed instance {} from '{}' ({}): {}", ae, printable(request.AffectedSOPInstanceUID), calling,
-                 peer, rules::Text::from_utf8(read.error).str());
-    ++parse_failures;
-    return discard(kStatusCannotUnderstand);
-  }
-  core::AttributeMap& attributes = *read.attributes;
-  const std::string sop = printable(attributes.trimmed("SOPInstanceUID"));
-  if (sop.empty()) {
-    spdlog::warn("dicom scp {}: instance without SOPInstanceUID from '{}' ({})", ae, calling, peer);
-    ++parse_failures;
-    return discard(kStatusCannotUnderstand);
-  }
-  if (sop != printable(request.AffectedSOPInstanceUID)) {
-    spdlog::warn("dicom scp {}: SOPInstanceUID {} differs from the C-STORE request's {}; stored under the dataset's",
-                 ae, sop, printable(request.AffectedSOPInstanceUID));
-  }
-  if (options.admit) {
-    StoreScp::Admission admission;
-    try {
-      admission = options.admit(attributes, core::AeTitle(calling), peer);
-    } catch (const std::exception& e) {
-      spdlog::error("dicom scp {}: cannot decide whether to admit {}: {}; answering out-of-resources", ae, sop,
-                    rules::Text::from_utf8(e.what()).str());
-      return discard(kStatusOutOfResources);
-    }
-    if (!admission.admitted) {
+  const detail::Placement placement{options.storage_root, "dicom scp " + options.ae_title.str(), &options.admit,
+                                    &sink};
+  const detail::PlaceResult r = detail::place_received(placement, temp, request.AffectedSOPInstanceUID, calling, peer);
+  switch (r.failure) {  // logged where it happened; counted here
+    case detail::PlaceFailure::Disk:
+      ++disk_failures;
+      break;
+    case detail::PlaceFailure::Parse:
+      ++parse_failures;
+      break;
+    case detail::PlaceFailure::NotAdmitted:
       ++not_admitted;
-      spdlog::warn("dicom scp {}: refused instance {} of study {} from '{}' ({}): {}; answering 0x0124 (not authorized)",
-                   ae, sop, printable(attributes.trimmed("StudyInstanceUID")), calling, peer,
-                   rules::Text::from_utf8(admission.reason).str());
-      return discard(kStatusNotAuthorized);
-    }
-  }
-  const std::filesystem::path final_path =
-      storage_path(options.storage_root, core::StudyUid(std::string(attributes.get("StudyInstanceUID").value_or(""))),
-                   core::SeriesUid(std::string(attributes.get("SeriesInstanceUID").value_or(""))),
-                   core::SopInstanceUid(sop));
-  if (std::string err = detail::create_directories_durably(options.storage_root, final_path.parent_path());
-      !err.empty())
-    return disk_failure(err);
-  // Never overwrite an acknowledged copy: a second arrival is compared with the first.
-  StoreScp::Arrival arrival = StoreScp::Arrival::New;
-  std::filesystem::path conflict_path;
-  std::string err;
-  detail::Placed placed = detail::rename_no_replace(temp, final_path, &err);
-  if (placed == detail::Placed::Error && !std::filesystem::exists(final_path.parent_path(), ec)) {
-    // Its study's directories were removed after hand-off since we last saw them.
-    detail::forget_durable_directories();
-    if (std::string e = detail::create_directories_durably(options.storage_root, final_path.parent_path());
-        !e.empty())
-      return disk_failure(e);
-    placed = detail::rename_no_replace(temp, final_path, &err);
-  }
-  switch (placed) {
-    case detail::Placed::Moved:
       break;
-    case detail::Placed::Error:
-      return disk_failure(err);
-    case detail::Placed::TargetExists:
-      switch (detail::compare_datasets(final_path, temp, &err)) {
-        case detail::Compare::Error:
-          return disk_failure(err);
-        case detail::Compare::Same:
-          arrival = StoreScp::Arrival::Again;
-          std::filesystem::remove(temp, ec);
-          break;
-        case detail::Compare::Different: {
-          arrival = StoreScp::Arrival::Conflict;
-          const std::filesystem::path dir = conflicts / final_path.parent_path().lexically_relative(options.storage_root);
-          if (!std::filesystem::exists(dir, ec)) detail::forget_durable_directories();  // removed after hand-off
-          if (std::string e = detail::create_directories_durably(options.storage_root, dir); !e.empty())
-            return disk_failure(e);
-          for (int n = 1;; ++n) {
-            conflict_path = dir / (final_path.stem().string() + ".conflict-" + std::to_string(n) + ".dcm");
-            detail::Placed p = detail::rename_no_replace(temp, conflict_path, &err);
-            if (p == detail::Placed::Moved) break;
-            if (p == detail::Placed::Error || n >= 10000) return disk_failure(err);
-          }
-          if (std::string e = detail::fsync_path(dir); !e.empty()) return disk_failure(e, true);
-          spdlog::warn("dicom scp {}: instance {} from '{}' differs from the copy already stored; kept aside at {}",
-                       ae, sop, calling, conflict_path.string());
-          break;
-        }
-      }
+    case detail::PlaceFailure::None:
+    case detail::PlaceFailure::AdmitError:
+    case detail::PlaceFailure::Sink:
       break;
   }
-  if (arrival == StoreScp::Arrival::New) {
-    // The file is in place but its entry may not survive a crash: do not claim success.
-    if (std::string e = detail::fsync_path(final_path.parent_path()); !e.empty()) return disk_failure(e, true);
-  }
-  const uintmax_t bytes =
-      std::filesystem::file_size(arrival == StoreScp::Arrival::Conflict ? conflict_path : final_path, ec);
-  StoreScp::Stored record{final_path, arrival, conflict_path, std::move(attributes), core::AeTitle(calling), peer,
-                          ec ? 0 : bytes};
-  try {
-    if (sink(record) == SinkResult::Ok) return kStatusSuccess;
-    spdlog::warn("dicom scp {}: sink asked to retry {} later; answering out-of-resources", ae, sop);
-  } catch (const std::exception& e) {
-    spdlog::error("dicom scp {}: sink failed for {}: {}; answering out-of-resources", ae, sop,
-                  rules::Text::from_utf8(e.what()).str());
-  } catch (...) {
-    spdlog::error("dicom scp {}: sink failed for {}; answering out-of-resources", ae, sop);
-  }
-  // The file stays: an earlier, acknowledged copy of the same instance may be this path.
-  return kStatusOutOfResources;
+  return r.status;
 }
 
 StoreScp::StoreScp(Options options, Sink sink) : impl_(std::make_unique<Impl>()) {
@@ -624,7 +520,6 @@ uint16_t StoreScp::start() {
   if (!s.sink) throw std::invalid_argument("StoreScp: no sink");
   if (s.options.max_associations == 0) throw std::invalid_argument("StoreScp: max_associations must be > 0");
   s.incoming = s.options.storage_root / kIncomingDir;
-  s.conflicts = s.options.storage_root / kConflictsDir;
   std::error_code ec;
   std::filesystem::create_directories(s.incoming, ec);
   if (ec) throw std::runtime_error("StoreScp: cannot create " + s.incoming.string() + ": " + ec.message());

@@ -6,7 +6,9 @@
 // with a meta header) into <storage_root>/.incoming/*.tmp, fdatasynced, its header parsed
 // (up to PixelData), renamed to storage_path() without replacing a copy already there (a
 // second copy is compared by its dataset bytes: same = a duplicate, different = kept under
-// .conflicts), the directory fsynced, the sink called, and only then C-STORE-RSP sent. Answers: 0x0000 success;
+// .conflicts), the directory fsynced (one fsync shared by the placements into one directory
+// that wait for it at the same time), the sink called, and only then C-STORE-RSP sent (the
+// steps are detail::place_received, shared with the C-GET SCU). Answers: 0x0000 success;
 // 0xA700 out of resources (write/fsync/rename error, disk full, sink RetryLater or throws:
 // the sender retries); 0xC000 cannot understand (unparsable dataset, no SOPInstanceUID).
 // Each failure of ours is logged where it happens and counted (Counters: disk_failures,
