@@ -10,6 +10,11 @@
 # PACSPULL_NATS_PORT (4222). PostgreSQL and nats-server are private to the run folder; a
 # port another program listens on is replaced by a free one, and a listener counts only
 # when the pid we started owns it. The site file's ledger and bus URLs are pointed at them.
+# Least privilege as in production (issue 11): the schema is migrated once as the owner
+# (postgres), then each service connects to PostgreSQL as its own login <service>_login,
+# a member of pacspull_<service> (migration 012's per-table grants), and to NATS as its own
+# user of deploy/nats/nats-server.conf (only its own subjects); passwords are random files
+# in RUN/secrets (deploy/make-secrets.sh). pullctl runs as operator_login / operator.
 # Every service runs under a supervisor that restarts it when it exits (backoff 1, 2, 4 ..
 # 30 s, reset after a minute of uptime; logged and counted in the progress line). Whatever
 # fails, at exit or Ctrl-C everything this script started is stopped (unless --keep).
@@ -121,7 +126,13 @@ if [ "$DEMO" = 1 ]; then
     psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS pacspull WITH (FORCE)" postgres
 fi
 ensure_database pacspull "$PG_PORT"
-start_nats "$RUN/nats" "$NATS_PORT"
+# Random passwords, one file each, mode 700 folder (kept across runs).
+bash deploy/make-secrets.sh "$RUN/secrets" >/dev/null
+for u in finder mover receiver filter checker dispatcher operator ai_backend; do
+  export "PACSPULL_NATS_PASSWORD_${u^^}=$(cat "$RUN/secrets/nats-$u")"
+done
+NATS_EXTRA_OPTS="-c $ROOT/deploy/nats/nats-server.conf" start_nats "$RUN/nats" "$NATS_PORT"
+for u in finder mover receiver filter checker dispatcher operator ai_backend; do unset "PACSPULL_NATS_PASSWORD_${u^^}"; done
 echo "$(cat "$RUN/nats/nats.pid") nats-server" >>"$RUN/started.pids"
 export PACSPULL_LEDGER_URL="postgresql://postgres@127.0.0.1:$PG_PORT/pacspull"
 export PACSPULL_BUS_URL="nats://127.0.0.1:$NATS_PORT"
@@ -166,6 +177,35 @@ PY
 )
 fi
 
+# --- The schema as the owner, then a login per service. ----------------------------------------
+# The one-shot step of compose and k8s: migrations (and migration 012's grants) as postgres.
+if ! "$BIN/pacspull-finder" --config "$SITE" --migrate >>"$RUN/logs/migrate.log" 2>&1; then
+  echo "run: the ledger migration failed (see $RUN/logs/migrate.log)" >&2
+  tail -n 20 "$RUN/logs/migrate.log" >&2
+  exit 1
+fi
+for s in "${SERVICES[@]}" operator; do
+  # The password through the environment (\getenv), not the command line others can read.
+  RUN_LOGIN_PW="$(cat "$RUN/secrets/pg-$s")" PGOPTIONS="-c client_min_messages=warning" \
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -q \
+    -v login="${s}_login" -v role="pacspull_$s" pacspull <<'SQL' >/dev/null
+\getenv pw RUN_LOGIN_PW
+SELECT format('CREATE ROLE %I LOGIN', :'login') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'login')
+\gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'login', :'pw')
+\gexec
+SELECT format('GRANT %I TO %I', :'role', :'login')
+\gexec
+SQL
+done
+# as_service SVC CMD...: CMD with SVC's PostgreSQL login and NATS user (files, never the URL).
+as_service() {
+  local s=$1
+  shift
+  PACSPULL_LEDGER_USER="${s}_login" PACSPULL_LEDGER_PASSWORD_FILE="$RUN/secrets/pg-$s" PACSPULL_LEDGER_MIGRATE=off \
+    PACSPULL_BUS_USER="$s" PACSPULL_BUS_PASSWORD_FILE="$RUN/secrets/nats-$s" "$@"
+}
+
 # --- The six services, each under a supervisor. ---------------------------------------------
 # supervise SVC: runs pacspull-SVC, and when it exits (a crash, kill -9, a lost peer at
 # start-up) starts it again after 1, 2, 4 .. 30 s; the delay goes back to 1 s after a run
@@ -178,7 +218,10 @@ supervise() {
     started=$SECONDS
     # setsid: a Ctrl-C in the terminal reaches this script, which stops everything in
     # order, not the service directly (its exit would look like a crash to restart).
-    setsid "$BIN/pacspull-$s" --config "$SITE" >>"$RUN/logs/$s.log" 2>&1 &
+    # Its own PostgreSQL login and NATS user (as_service, inline: $! must be the service's pid).
+    PACSPULL_LEDGER_USER="${s}_login" PACSPULL_LEDGER_PASSWORD_FILE="$RUN/secrets/pg-$s" PACSPULL_LEDGER_MIGRATE=off \
+      PACSPULL_BUS_USER="$s" PACSPULL_BUS_PASSWORD_FILE="$RUN/secrets/nats-$s" \
+      setsid "$BIN/pacspull-$s" --config "$SITE" >>"$RUN/logs/$s.log" 2>&1 &
     child=$!
     echo "$child" >"$RUN/$s.pid"
     echo "$child pacspull-$s" >>"$RUN/started.pids"
@@ -211,7 +254,7 @@ done
 echo "run: six services started under supervision (logs in $RUN/logs, site $SITE)"
 
 # Up when every service's own pid listens on its gRPC port and answers pullctl health.
-PULLCTL=("$BIN/pullctl" --config "$SITE")
+PULLCTL=(as_service operator "$BIN/pullctl" --config "$SITE")
 deadline=$((SECONDS + 90))
 for s in "${SERVICES[@]}"; do
   until listener_is_ours "$(cat "$RUN/$s.pid" 2>/dev/null)" "${GRPC[$s]}"; do
@@ -262,7 +305,8 @@ if [ "$DEMO" = 1 ]; then
   DEMO_MISMATCH=""
   python3 deploy/demo/check_outcome.py "$RUN/demo-day/manifest.json" "$RUN/states.txt" "$RUN/ai-node" \
     "$RUN/ai-node.log" || DEMO_MISMATCH=1
-  echo "Ask why:  $BIN/pullctl --config $SITE why <AccessionNumber|PatientID|StudyInstanceUID>"
+  echo "Ask why:  PACSPULL_LEDGER_USER=operator_login PACSPULL_LEDGER_PASSWORD_FILE=$RUN/secrets/pg-operator \\"
+  echo "          $BIN/pullctl --config $SITE why <AccessionNumber|PatientID|StudyInstanceUID>"
   [ "$KEEP" = 0 ] || LEAVE_RUNNING=1
   [ "$settled" -ge "$want" ] && [ -z "$DEMO_MISMATCH" ] || exit 1
 else

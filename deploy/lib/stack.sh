@@ -115,7 +115,9 @@ start_nats() {
   fi
   # setsid (same pid): a Ctrl-C meant for the script that started it does not stop it
   # under the services' feet; that script stops it.
-  setsid nats-server -js -sd "$dir" -a 127.0.0.1 -p "$port" -l "$dir/nats.log" -P "$dir/nats.pid" </dev/null &
+  # NATS_EXTRA_OPTS: e.g. "-c deploy/nats/nats-server.conf" (users; the flags below win).
+  # shellcheck disable=SC2086
+  setsid nats-server ${NATS_EXTRA_OPTS:-} -js -sd "$dir" -a 127.0.0.1 -p "$port" -l "$dir/nats.log" -P "$dir/nats.pid" </dev/null &
   pid=$!
   echo "$pid" >"$dir/nats.pid"
   wait_listener "$pid" "$port" 30 || { tail -20 "$dir/nats.log"; kill "$pid" 2>/dev/null; return 1; }
