@@ -8,6 +8,7 @@
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/ledger/ris_store.hpp"
 #include "pacspull/pipeline/query_window.hpp"
+#include "pacspull/pipeline/ris_orders.hpp"
 #include "pacspull/rules/text.hpp"
 
 namespace pacspull::services {
@@ -22,8 +23,13 @@ ledger::RisOrderRow to_row(const std::string& ris, const dicom::WorklistOrder& o
   row.ris = ris;
   row.accession = o.accession_number;
   row.patient_id = o.patient_id;
+  // One row per scheduled procedure step; the ledger merges the steps of an accession.
+  row.step_key = pipeline::ris_step_key(o.attributes.trimmed("RequestedProcedureID"),
+                                        o.attributes.trimmed("ScheduledProcedureStepID"), o.body_parts_raw(),
+                                        o.scheduled_date, o.scheduled_time);
+  row.body_part_list = o.body_parts();
   rules::Text joined;
-  for (const auto& part : o.body_parts())
+  for (const auto& part : row.body_part_list)
     joined = joined.empty() ? part : joined + rules::Text::from_utf8(" | ") + part;
   row.body_parts = joined;
   row.body_parts_raw = o.body_parts_raw();
@@ -98,8 +104,8 @@ RisPollSummary RisPoller::poll_once() {
     failed(std::string("storing ") + std::to_string(rows.size()) + " orders failed: " + e.what());
     return summary;
   }
-  spdlog::info("finder: RIS {}: {} orders ({} new) scheduled {}", ris.name, summary.orders, summary.fresh,
-               window.dicom_range());
+  spdlog::info("finder: RIS {}: {} orders ({} new, {} procedure steps) scheduled {}", ris.name, summary.orders,
+               summary.fresh, rows.size(), window.dicom_range());
   return summary;
 }
 

@@ -3,8 +3,8 @@
 // files made by dump2dcm from text dumps in <dir>/<AE title>/*.wl (plus the `lockfile`
 // wlmscpfs wants). Text values are written as raw bytes, so a test can hand over GBK
 // without a SpecificCharacterSet, like a RIS that never declares one. Files may be added
-// while it runs (wlmscpfs reads them per query). Header-only: shared by the DICOM, ledger
-// and service tests. Not thread-safe.
+// while it runs (wlmscpfs reads them per query). Header-only: shared by the DICOM, service
+// and e2e tests. Not thread-safe.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +26,9 @@ struct WorklistEntry {
   std::string date = "20261201", time = "101500";  // scheduled step start, local
   std::string priority = "ROUTINE";
   std::optional<std::string> charset;  // SpecificCharacterSet; nullopt: not declared
+  // ScheduledProcedureStepID; "" = "SPS-<accession>". One order may have several steps
+  // (one worklist file each): give each its own step_id.
+  std::string step_id;
 };
 
 class WorklistRis {
@@ -42,7 +45,8 @@ class WorklistRis {
   uint16_t port() const { return port_; }
 
   void add(const WorklistEntry& e) {
-    const std::filesystem::path dump = dir_ / (e.accession + ".dump");
+    const std::string name = e.accession + (e.step_id.empty() ? "" : "-" + e.step_id);
+    const std::filesystem::path dump = dir_ / (name + ".dump");
     {
       std::ofstream out(dump, std::ios::binary);
       if (e.charset) out << "(0008,0005) CS [" << *e.charset << "]\n";
@@ -68,13 +72,13 @@ class WorklistRis {
           << "    (0040,0002) DA [" << e.date << "]\n"
           << "    (0040,0003) TM [" << e.time << "]\n"
           << "    (0040,0007) LO [" << e.step_description << "]\n"
-          << "    (0040,0009) SH [SPS-" << e.accession << "]\n"
+          << "    (0040,0009) SH [" << (e.step_id.empty() ? "SPS-" + e.accession : e.step_id) << "]\n"
           << "  (fffe,e00d) na (ItemDelimitationItem)\n"
           << "(fffe,e0dd) na (SequenceDelimitationItem)\n"
           << "(0040,1001) SH [RP-" << e.accession << "]\n"
           << "(0040,1003) SH [" << e.priority << "]\n";
     }
-    const std::filesystem::path wl = dir_ / ae_ / (e.accession + ".wl");
+    const std::filesystem::path wl = dir_ / ae_ / (name + ".wl");
     if (run_command({"dump2dcm", "-q", "-g", "+te", dump.string(), wl.string()}, std::chrono::seconds(20),
                     dir_ / "dump2dcm.log") != 0)
       throw std::runtime_error("dump2dcm failed for " + dump.string() + ": " + read_file(dir_ / "dump2dcm.log"));

@@ -8,7 +8,8 @@ namespace {
 
 constexpr const char* kEnqueue = R"sql(
 INSERT INTO move_jobs (study_uid, pacs, generation, series_uid, priority, exam_time, reason, not_before, series_uids)
-SELECT $1, $2, $3, $4, $5, to_timestamp($6), $7, to_timestamp($8), string_to_array($9, chr(31)) WHERE EXISTS (SELECT 1 FROM studies WHERE study_uid = $1)
+SELECT $1, $2, $3, $4, greatest($5, s.priority), to_timestamp($6), $7, to_timestamp($8), string_to_array($9, chr(31))
+FROM studies s WHERE s.study_uid = $1  -- an urgent RIS order that came after the request was published still counts
 ON CONFLICT (study_uid, generation, series_uid) DO NOTHING RETURNING id)sql";
 
 // A mover starting takes back its own running jobs (a crash of its previous run) and

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "pacspull/dicom/worklist.hpp"
 #include "support.hpp"
@@ -132,4 +133,27 @@ TEST_CASE("a RIS that never answers costs one timeout per query, then an error",
   REQUIRE(r.error);
   CHECK(r.error->cls == ErrorClass::Retryable);
   CHECK(r.orders.empty());
+}
+
+TEST_CASE("two procedure steps of one accession are two orders, each once", "[worklist][integration]") {
+  WorklistRis ris(pacspull::testing::make_temp_dir("pacspull-wl-steps"), "RIS");
+  // A chest step and an abdomen step of one accession, and an accession with two unnamed-looking
+  // steps that differ only in their description (same RequestedProcedureID, step ids differ).
+  ris.add({.accession = "ACC-2", .patient_id = "P1", .procedure_description = "CT CHEST AND ABDOMEN",
+           .step_description = "CHEST", .priority = "STAT", .step_id = "SPS1"});
+  ris.add({.accession = "ACC-2", .patient_id = "P1", .procedure_description = "CT CHEST AND ABDOMEN",
+           .step_description = "ABDOMEN", .step_id = "SPS2"});
+  ris.start();
+  // CT asked twice (two modality queries answer the same steps): each step still once.
+  WorklistResult r = find_worklist(options(), peer_of(ris), {"20261201", "20261201", {"CT", ""}});
+  REQUIRE_FALSE(r.error);
+  REQUIRE(r.orders.size() == 2);
+  std::set<std::string> steps, descriptions;
+  for (const auto& o : r.orders) {
+    CHECK(o.accession_number.str() == "ACC-2");
+    steps.insert(o.attributes.trimmed("ScheduledProcedureStepID"));
+    descriptions.insert(o.step_description.str());
+  }
+  CHECK(steps == std::set<std::string>{"SPS1", "SPS2"});
+  CHECK(descriptions == std::set<std::string>{"CHEST", "ABDOMEN"});
 }

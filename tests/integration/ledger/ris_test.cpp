@@ -152,3 +152,110 @@ TEST_CASE("An urgent RIS order jumps the move queue, known before or after queui
   CHECK((claimed[1] == "s.stat" || claimed[1] == "s.late"));
   CHECK(claimed[0] != claimed[1]);
 }
+
+namespace {
+ledger::RisOrderRow step(const std::string& accession, const std::string& patient, const std::string& key,
+                         std::vector<std::string> parts, const std::string& priority, const std::string& date = "20261201") {
+  ledger::RisOrderRow o;
+  o.ris = "ris";
+  o.accession = Text::from_utf8(accession);
+  o.patient_id = Text::from_utf8(patient);
+  o.step_key = key;
+  for (const auto& p : parts) o.body_part_list.push_back(Text::from_utf8(p));
+  o.body_parts_raw = parts.empty() ? std::string() : parts.front();
+  o.priority = priority;
+  o.scheduled_date = date;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("Two procedure steps under one accession merge into one order; a step that leaves the worklist stays",
+          "[ris]") {
+  Fixture f;
+  auto m = f.queue(study("s.two", "A-TWO", "P1"));
+  REQUIRE(m);
+  f.enqueue(*m);
+  // One poll: a routine abdomen step and a STAT chest step of one accession.
+  auto u = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {step("A-TWO", "P1", "RP1/SPS1", {"CT ABDOMEN", "XB02"}, "ROUTINE"),
+                                         step("A-TWO", "P1", "RP1/SPS2", {"CT CHEST", "XB01"}, "STAT")},
+                                     f.now);
+  });
+  CHECK(u.steps == 2);
+  CHECK(u.orders == 1);
+  CHECK(u.fresh == 1);
+  CHECK(u.raised_studies == 1);  // the highest priority of the steps: STAT
+  CHECK(u.raised_jobs == 1);
+  CHECK(f.study_priority("s.two") == ledger::kRisUrgentPriority);
+  auto o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-TWO"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].steps == 2);
+  CHECK(o[0].priority == "STAT");
+  CHECK(o[0].body_parts.str() == "CT ABDOMEN | XB02 | CT CHEST | XB01");
+  CHECK(o[0].body_parts_raw == "CT ABDOMEN | CT CHEST");
+  auto ctx = f.l.transact([](pqxx::work& w) { return ledger::ris_context(w, "s.two"); });
+  CHECK(ctx.body_parts == std::vector<std::string>{"CT ABDOMEN | XB02 | CT CHEST | XB01"});  // the merged order
+  CHECK(ctx.day_body_parts.size() == 2);  // tolerance: each step of the day
+
+  // The chest step was performed and left the worklist; the next poll has only the abdomen
+  // step: the order keeps both (and stays urgent).
+  auto later = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {step("A-TWO", "P1", "RP1/SPS1", {"CT ABDOMEN", "XB02"}, "ROUTINE")},
+                                     f.now + 60s);
+  });
+  CHECK(later.fresh == 0);
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-TWO"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].steps == 2);
+  CHECK(o[0].priority == "STAT");
+  CHECK(o[0].body_parts.str() == "CT ABDOMEN | XB02 | CT CHEST | XB01");
+
+  // Two chest steps: the text once. A step refreshed with new text replaces its old text.
+  f.l.transact([&](pqxx::work& w) {
+    ledger::upsert_ris_orders(w, {step("A-CC", "P2", "RP1/SPS1", {"CT CHEST"}, "ROUTINE"),
+                                  step("A-CC", "P2", "RP1/SPS2", {"CT CHEST"}, "LOW")},
+                              f.now);
+  });
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-CC"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].body_parts.str() == "CT CHEST");
+  CHECK(o[0].priority == "ROUTINE");
+  CHECK(o[0].steps == 2);
+}
+
+TEST_CASE("Tolerance reads the patient's steps of that day, each on its own date; orders never merge across accessions",
+          "[ris]") {
+  Fixture f;
+  f.queue(study("s.abd", "A-ABD", "P1"));  // study_date 20261201
+  f.l.transact([&](pqxx::work& w) {
+    ledger::upsert_ris_orders(w, {step("A-ABD", "P1", "a", {"CT ABDOMEN"}, "ROUTINE"),
+                                  // the same accession's second step is scheduled the next day
+                                  step("A-ABD", "P1", "b", {"CT PELVIS"}, "ROUTINE", "20261202"),
+                                  step("A-CHEST", "P1", "a", {"CT CHEST"}, "ROUTINE"),
+                                  step("A-HEAD", "P9", "a", {"CT HEAD"}, "ROUTINE")},
+                              f.now);
+  });
+  auto ctx = f.l.transact([](pqxx::work& w) { return ledger::ris_context(w, "s.abd"); });
+  // Its own order: both steps merged, nothing of A-CHEST.
+  CHECK(ctx.body_parts == std::vector<std::string>{"CT ABDOMEN | CT PELVIS"});
+  // The patient's day (20261201): the abdomen step and the other accession's chest step.
+  CHECK(ctx.day_body_parts == std::vector<std::string>{"CT ABDOMEN", "CT CHEST"});
+}
+
+TEST_CASE("An urgent order that arrives between the queueing and the mover's enqueue still makes the job urgent",
+          "[ris]") {
+  Fixture f;
+  auto m = f.queue(study("s.between", "A-BETWEEN", "P1"));
+  REQUIRE(m);
+  CHECK(m->priority == 1);  // published routine: no order yet
+  auto u = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {order("A-BETWEEN", "P1", "CHEST", "STAT")}, f.now);
+  });
+  CHECK(u.raised_studies == 1);
+  CHECK(u.raised_jobs == 0);  // the request is still on the bus
+  f.enqueue(*m);              // the mover gets the routine request now
+  auto j = f.l.transact([&](pqxx::work& w) { return ledger::claim_next_job(w, f.now + 1s); });
+  REQUIRE(j);
+  CHECK(j->work.study_uid == "s.between");
+  CHECK(j->work.priority == ledger::kRisUrgentPriority);
+}

@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "../dicom/worklist_ris.hpp"
+#include "worklist_ris.hpp"
 #include "orthanc.hpp"
 #include "peers.hpp"
 #include "process.hpp"
