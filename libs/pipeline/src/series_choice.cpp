@@ -8,14 +8,22 @@ bool header_answered(const core::AttributeMap& series) { return !series.trimmed(
 
 namespace {
 
+// Whether this answer's thickness and kernel are the image header's: the PACS read a
+// header (ImageType), the count is the PACS's own, and an empty SliceThickness is only
+// taken as the header's when the PACS filled SliceThickness for another series of the
+// study (a PACS that indexes ImageType but not SliceThickness answers it empty for all).
+bool header_known(const core::AttributeMap& attrs, bool thickness_answered) {
+  return header_answered(attrs) && attrs.integer("NumberOfSeriesRelatedInstances") &&
+         (thickness_answered || !attrs.trimmed("SliceThickness").empty());
+}
+
 // Why a failed series verdict may be trusted at query time; "" = it may not (keep it).
-std::string safe_drop(const rules::Verdict& v, const core::AttributeMap& attrs) {
+std::string safe_drop(const rules::Verdict& v, const core::AttributeMap& attrs, bool thickness_answered) {
   if (v.pass) return "";
   // Thickness (believed or estimated from the count) and kernel come from the image header:
-  // final only when the PACS read one (ImageType answered), so SliceThickness, empty or
-  // lying, is what the filter will read too, and the count is the PACS's own.
-  if (v.rule == "slice_thickness" || v.rule == "kernel")
-    return header_answered(attrs) && attrs.integer("NumberOfSeriesRelatedInstances") ? v.reason : "";
+  // final only when the PACS read one, so SliceThickness, empty or lying, is what the
+  // filter will read too.
+  if (v.rule == "slice_thickness" || v.rule == "kernel") return header_known(attrs, thickness_answered) ? v.reason : "";
   if (v.rule == "modality") return attrs.trimmed("Modality").empty() ? "" : v.reason;
   if (v.rule == "chest") {
     // Only a BodyPartExamined that names another part (read losslessly) is final.
@@ -42,6 +50,9 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
   bool counts_known = true;
   std::vector<std::string> kept;
   std::vector<rules::SeriesCandidate> known;  // kept CT series judged on full information
+  const bool thickness_answered = std::any_of(series.begin(), series.end(), [](const core::AttributeMap& s) {
+    return header_answered(s) && !s.trimmed("SliceThickness").empty();
+  });
   for (const auto& s : series) {
     const std::string uid = s.trimmed("SeriesInstanceUID");
     if (uid.empty()) {
@@ -56,12 +67,12 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
     for (const char* k : {"StudyDescription", "SpecificCharacterSet"})
       if (attrs.trimmed(k).empty() && !study.trimmed(k).empty()) attrs.set(k, study.trimmed(k));
     rules::Verdict v = rules::evaluate(rs, rules::Level::Series, attrs);
-    std::string why = safe_drop(v, attrs);
+    std::string why = safe_drop(v, attrs, thickness_answered);
     if (why.empty() && !v.pass && v.rule == "chest") {
       // The query cannot see every chest source: judge the rest as if it were chest.
       core::AttributeMap as_chest = attrs;
       as_chest.set("BodyPartExamined", "CHEST");
-      why = safe_drop(rules::evaluate(rs, rules::Level::Series, as_chest), as_chest);
+      why = safe_drop(rules::evaluate(rs, rules::Level::Series, as_chest), as_chest, thickness_answered);
       if (why.rfind("filter because BodyPartExamined", 0) == 0) why.clear();
     }
     if (!why.empty()) {
@@ -69,8 +80,7 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
       continue;
     }
     kept.push_back(uid);
-    if (v.pass && v.family == rules::Family::Ct && header_answered(attrs) &&
-        attrs.integer("NumberOfSeriesRelatedInstances")) {
+    if (v.pass && v.family == rules::Family::Ct && header_known(attrs, thickness_answered)) {
       // Everything the filter reads on the first image is known: a candidate for the
       // selection the filter will make (the thinnest; ties by its own order).
       rules::SeriesCandidate c;

@@ -74,6 +74,13 @@ TEST_CASE("Thickness lies: believed only as the filter believes them, and only w
   column.set("SliceThickness", "8");
   SeriesChoice d = choose_series(rs, {column, ct("scout", 2, 2, "", "")}, {});
   CHECK(moves(d, "thick8"));
+  // A PACS that fills ImageType but answers SliceThickness empty for every series (indexed
+  // ImageType, not SliceThickness): an empty thickness is not known to be the header's, so
+  // neither the 300/10 = 30 mm estimate nor the selection ahead is trusted.
+  std::vector<core::AttributeMap> no_thickness{ct("a", 1, 12, ""), ct("b", 2, 75, ""), ct("c", 3, 10, "")};
+  SeriesChoice f = choose_series(rs, no_thickness, {});
+  CHECK(f.whole_study);
+  CHECK(f.dropped.empty());
   // With the header, 8 mm is final.
   SeriesChoice e = choose_series(rs, {ct("thick8", 1, 40, "8"), ct("thin", 2, 40, "1")}, {});
   CHECK(e.move == std::vector<std::string>{"thin"});

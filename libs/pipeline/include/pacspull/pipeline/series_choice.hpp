@@ -9,7 +9,8 @@
 // the estimate from the count when the header's is empty or a lie) and kernel are final
 // only when the PACS read an image header for the answer (ImageType answered, at series
 // level as Orthanc does or from one image-level answer): then the filter will read the
-// same header. Anything the query cannot see (empty BodyPartExamined with chest text only
+// same header. An empty SliceThickness counts as the header's only when the PACS filled
+// SliceThickness for another series of the study. Anything the query cannot see (empty BodyPartExamined with chest text only
 // in ImageComments, a header the PACS does not give, contrast) keeps the series.
 // When two or more CT series pass on full information (header answered, count known),
 // only the one the filter's selection (rules::select_series) will pick moves: the others
