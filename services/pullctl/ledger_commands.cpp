@@ -39,7 +39,13 @@ int cmd_why(Cli& cli, const std::string& key) {
            {"study_date", t.study_date}, {"modalities", t.modalities}, {"state", t.state},
            {"generation", t.generation}, {"pacs_instances", t.pacs_instances < 0 ? json(nullptr) : json(t.pacs_instances)},
            {"received_instances", t.received_instances}, {"locations", t.locations}, {"events", json::array()},
-           {"raw_texts", json::array()}, {"conflicts", json::array()}};
+           {"raw_texts", json::array()}, {"conflicts", json::array()}, {"priority", t.priority},
+           {"ris_orders", json::array()}, {"ris_day_body_parts", t.ris_day_body_parts},
+           {"ris_rule", {{"decision", t.ris_decision}, {"detail", t.ris_detail}}}};
+    for (const auto& o : t.ris_orders)
+      s["ris_orders"].push_back({{"ris", o.ris}, {"accession_number", o.accession}, {"priority", o.priority},
+                                 {"urgent", o.urgent}, {"body_parts", o.body_parts}, {"scheduled_date", o.scheduled_date},
+                                 {"scheduled_at", o.scheduled_at}, {"steps", o.steps}});
     for (const auto& e : t.events)
       s["events"].push_back({{"at", e.at}, {"service", e.service}, {"kind", e.kind}, {"series_instance_uid", e.series_uid},
                              {"detail", e.detail}});
@@ -59,6 +65,17 @@ int cmd_why(Cli& cli, const std::string& key) {
                 << " (generation " << t.generation << "), PACS count "
                 << (t.pacs_instances < 0 ? std::string("unknown") : std::to_string(t.pacs_instances)) << ", received "
                 << t.received_instances << "\n  found on " << (t.locations.empty() ? "-" : t.locations) << "\n";
+      // The RIS's word on it (issue 9 part 9): the order(s) of its accession and the RIS rule.
+      for (const auto& o : t.ris_orders)
+        std::cout << "  RIS order " << o.accession << " from " << o.ris << ": priority "
+                  << (o.priority.empty() ? "-" : o.priority) << (o.urgent ? " (urgent: moved and dispatched first)" : "")
+                  << ", body parts \"" << o.body_parts << "\", scheduled " << (o.scheduled_date.empty() ? "-" : o.scheduled_date)
+                  << (o.scheduled_at.empty() ? "" : " (" + o.scheduled_at + " UTC)") << ", " << o.steps
+                  << (o.steps == 1 ? " procedure step" : " procedure steps merged") << "\n";
+      if (t.ris_orders.empty() && !t.accession_number.empty() && cli.site().ris) std::cout << "  RIS order: none known for this accession\n";
+      for (const auto& d : t.ris_day_body_parts)
+        std::cout << "  RIS, same patient and day (counts in rules.ris.tolerance only): \"" << d << "\"\n";
+      if (!t.ris_decision.empty()) std::cout << "  RIS rule: " << t.ris_decision << ": " << t.ris_detail << "\n";
       for (const auto& e : t.events) {
         std::cout << "  " << e.at << "  " << e.service << "  " << e.kind;
         if (!e.series_uid.empty()) std::cout << "  [series " << e.series_uid << "]";

@@ -1,5 +1,7 @@
 #include "pacspull/ledger/timeline.hpp"
 
+#include "pacspull/pipeline/ris_orders.hpp"
+
 namespace pacspull::ledger {
 namespace {
 
@@ -7,12 +9,28 @@ constexpr const char* kStudies = R"sql(
 SELECT study_uid, accession_number, patient_id, study_date, modalities, state, generation,
   coalesce(pacs_instances, -1), (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid),
   coalesce((SELECT string_agg(l.pacs || ' (' || p.host || ':' || p.port || ')', ', ')
-            FROM study_locations l JOIN pacs_nodes p ON p.name = l.pacs WHERE l.study_uid = s.study_uid), '')
+            FROM study_locations l JOIN pacs_nodes p ON p.name = l.pacs WHERE l.study_uid = s.study_uid), ''),
+  priority, filtered_generation
 FROM studies s WHERE study_uid = $1 OR accession_number = $1 OR patient_id = $1
 ORDER BY first_seen_at DESC LIMIT 20)sql";
 constexpr const char* kEvents = R"sql(
 SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), service, kind, detail, coalesce(series_uid, '')
 FROM events WHERE study_uid = $1 ORDER BY at, id)sql";
+// The RIS orders of a study's accession and the patient's other steps of the study date.
+constexpr const char* kRisOrders = R"sql(
+SELECT ris, accession, priority, body_parts, scheduled_date,
+  coalesce(to_char(scheduled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''), steps
+FROM ris_orders WHERE accession = $1 AND accession <> '' ORDER BY ris)sql";
+constexpr const char* kRisDay = R"sql(
+SELECT array_to_string(body_parts, ' | ') FROM ris_order_steps
+WHERE patient_id = $1 AND patient_id <> '' AND scheduled_date = $2 AND accession <> $3 AND cardinality(body_parts) > 0
+ORDER BY scheduled_at NULLS LAST, accession, step_key)sql";
+// The RIS rule's part in the verdicts of one generation: a series it filtered, else what it looked at.
+constexpr const char* kRisVerdict = R"sql(
+SELECT coalesce(max(verdict_reason) FILTER (WHERE verdict_rule = 'ris'), ''),
+       coalesce(max(looked_at ->> 'RIS body parts'), ''), count(*)
+FROM series WHERE study_uid = $1 AND verdict_generation = $2)sql";
+
 constexpr const char* kSummary = R"sql(
 SELECT state, modalities, count(*) FROM studies WHERE ($1 = '' OR study_date = $1)
 GROUP BY state, modalities ORDER BY state, modalities)sql";
@@ -201,6 +219,22 @@ std::vector<StudyTimeline> why(pqxx::work& w, const std::string& key) {
     t.pacs_instances = r[7].as<long>();
     t.received_instances = r[8].as<long>();
     t.locations = r[9].c_str();
+    t.priority = r[10].as<int>();
+    const int filtered_generation = r[11].as<int>();
+    for (const auto& o : w.exec_params(kRisOrders, t.accession_number))
+      t.ris_orders.push_back({o[0].c_str(), o[1].c_str(), o[2].c_str(), o[3].c_str(), o[4].c_str(), o[5].c_str(),
+                              o[6].as<int>(), pipeline::is_urgent(o[2].c_str())});
+    for (const auto& d : w.exec_params(kRisDay, t.patient_id, t.study_date, t.accession_number))
+      t.ris_day_body_parts.emplace_back(d[0].c_str());
+    if (filtered_generation > 0) {
+      pqxx::row v = w.exec_params1(kRisVerdict, t.study_uid, filtered_generation);
+      if (v[2].as<long>() > 0) {
+        const std::string reason = v[0].c_str(), looked = v[1].c_str();
+        if (!reason.empty()) t.ris_decision = "filtered", t.ris_detail = reason;
+        else if (!looked.empty()) t.ris_decision = "passed", t.ris_detail = "RIS body parts " + looked;
+        else t.ris_decision = "not applied", t.ris_detail = "no RIS order was known when it was filtered (or rules.ris is off)";
+      }
+    }
     for (const auto& e : w.exec_params(kEvents, t.study_uid))
       t.events.push_back({e[0].c_str(), e[1].c_str(), e[2].c_str(), e[3].c_str(), e[4].c_str()});
     for (const auto& e : w.exec_params(kRawTexts, t.study_uid))

@@ -26,14 +26,33 @@ struct ConflictRow {
   std::string sop_uid, series_uid, kept_path, conflict_path, calling_ae, at;
 };
 
+// A RIS order naming the study's AccessionNumber (issue 9 part 9), merged from its
+// scheduled procedure steps (ris_orders).
+struct RisOrderView {
+  std::string ris, accession, priority, body_parts, scheduled_date;
+  std::string scheduled_at;  // UTC "YYYY-MM-DD HH:MM:SS", "" when the RIS gave no time
+  int steps = 1;
+  bool urgent = false;
+};
+
 struct StudyTimeline {
   std::string study_uid, accession_number, patient_id, study_date, modalities, state, locations;
   int generation = 0;
   long pacs_instances = -1;  // -1: unknown
   long received_instances = 0;
+  int priority = 1;  // studies.priority (2: an urgent RIS order, 3: a manual pull)
   std::vector<TimelineEvent> events;
   std::vector<RawTextRow> raw_texts;
   std::vector<ConflictRow> conflicts;
+  std::vector<RisOrderView> ris_orders;
+  // Steps of the patient's other orders scheduled on the study date (read only in
+  // rules.ris.tolerance mode), " | "-joined body parts each.
+  std::vector<std::string> ris_day_body_parts;
+  // What the filter's RIS rule decided for the last filtered generation: "filtered" (a
+  // series failed on rule "ris"), "passed" (it looked at the RIS body parts and passed),
+  // "not applied" (filtered without RIS data: no order known then, or rules.ris off), or
+  // "" (not filtered yet). ris_detail: the reason or the body parts it looked at.
+  std::string ris_decision, ris_detail;
 };
 
 struct StateCount {
