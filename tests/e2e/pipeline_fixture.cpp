@@ -35,10 +35,12 @@ PipelineFixture::PipelineFixture(const std::string& name, Options options) : opt
     metrics_ports_[s] = free_tcp_port();
   }
   write_config();
+  prepare_ledger();
 }
 
 PipelineFixture::~PipelineFixture() {
   stop_all();
+  drop_logins();
   std::error_code ec;
   if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir_, ec);
 }
@@ -77,10 +79,51 @@ void PipelineFixture::write_config() {
   std::ofstream(dir_ / "grpc-token") << "e2e:0123456789abcdef0123456789abcdef\n";
 }
 
+void PipelineFixture::prepare_ledger() {
+  // The owner migrates once, as the compose `migrate` one-shot and the k8s Job do.
+  const fs::path log = dir_ / "migrate.log";
+  if (run_command({(bin_ / "pacspull-finder").string(), "--migrate", "--config", config_.string()},
+                  std::chrono::seconds(120), log) != 0)
+    throw std::runtime_error("pacspull-finder --migrate failed:\n" + log_tail(log));
+  login_password_ = "e2e-" + db_.name() + "-pw";
+  pqxx::connection c(db_.url());
+  pqxx::nontransaction n(c);
+  std::vector<std::string> all = services();
+  all.push_back("operator");
+  for (const auto& s : all) {
+    const std::string login = db_.name() + "_" + s;
+    n.exec("CREATE ROLE " + n.quote_name(login) + " LOGIN PASSWORD " + n.quote(login_password_) + " IN ROLE " +
+           n.quote_name("pacspull_" + s));
+    logins_[s] = login;
+  }
+}
+
+void PipelineFixture::drop_logins() {
+  if (logins_.empty()) return;
+  try {
+    pqxx::connection c(db_.url());
+    pqxx::nontransaction n(c);
+    for (const auto& [s, login] : logins_) n.exec("DROP ROLE IF EXISTS " + n.quote_name(login));
+  } catch (const std::exception&) {
+    // a role left behind is dropped with the test cluster
+  }
+  logins_.clear();
+}
+
+std::map<std::string, std::string> PipelineFixture::service_env(const std::string& service) const {
+  std::map<std::string, std::string> env{{"TCP_NODELAY", "1"}};
+  if (auto it = logins_.find(service); it != logins_.end()) {
+    env["PACSPULL_LEDGER_USER"] = it->second;
+    env["PACSPULL_LEDGER_PASSWORD"] = login_password_;
+    env["PACSPULL_LEDGER_MIGRATE"] = "off";
+  }
+  return env;
+}
+
 void PipelineFixture::start(const std::string& service) {
   running_.erase(service);
   fs::path exe = bin_ / ("pacspull-" + service);
-  running_.emplace(service, ChildProcess::spawn({exe.string(), "--config", config_.string()}, {{"TCP_NODELAY", "1"}},
+  running_.emplace(service, ChildProcess::spawn({exe.string(), "--config", config_.string()}, service_env(service),
                                                 dir_ / (service + ".log")));
   uint16_t port = grpc_ports_[service];
   if (!wait_for([&] { return tcp_port_open(port) || !running_[service].running(); }, std::chrono::seconds(30)) ||
@@ -157,7 +200,7 @@ std::string PipelineFixture::pullctl(const std::vector<std::string>& args) {
   argv.insert(argv.end(), args.begin(), args.end());
   fs::path out = dir_ / "pullctl.out";
   fs::remove(out);
-  run_command(argv, std::chrono::seconds(60), out);
+  run_command(argv, std::chrono::seconds(60), out, service_env("operator"));
   return read_file(out);
 }
 

@@ -51,6 +51,9 @@ class PipelineFixture {
   bool wait_count(const std::string& sql, long n, int seconds);
   std::string service_log(const std::string& service) const;
   std::string pullctl(const std::vector<std::string>& args);
+  // The environment a service (or "operator": pullctl) runs with: its own PostgreSQL login
+  // (a member of pacspull_<service>, migration 12's least privilege), ledger.migrate off.
+  std::map<std::string, std::string> service_env(const std::string& service) const;
 
   const nlohmann::json& manifest() const { return manifest_; }
   const nlohmann::json& study(const std::string& key) const;
@@ -72,6 +75,10 @@ class PipelineFixture {
 
  private:
   void write_config();
+  // The schema step as the owner (`pacspull-finder --migrate`), then a login role per
+  // service and pullctl, <database>_<service>, granted pacspull_<service>.
+  void prepare_ledger();
+  void drop_logins();
 
   std::filesystem::path dir_, day_, config_, bin_;
   TestDatabase db_;
@@ -82,6 +89,8 @@ class PipelineFixture {
   nlohmann::json manifest_;
   std::map<std::string, uint16_t> grpc_ports_, metrics_ports_;
   std::map<std::string, ChildProcess> running_;
+  std::map<std::string, std::string> logins_;  // service -> login role
+  std::string login_password_;
   Options options_;
 };
 

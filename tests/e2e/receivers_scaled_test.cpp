@@ -66,7 +66,7 @@ void write_replica_config(const PipelineFixture& f, Replica& r) {
 
 void start(const PipelineFixture& f, Replica& r) {
   r.process = ChildProcess::spawn({(f.bin_dir() / "pacspull-receiver").string(), "--config", r.config.string()},
-                                  {{"TCP_NODELAY", "1"}}, r.log);
+                                  f.service_env("receiver"), r.log);
   const bool up = wait_for([&] { return tcp_port_open(r.dicom_port) || !r.process.running(); }, 60s);
   INFO("receiver " << r.index << " log:\n" << log_tail(r.log));
   REQUIRE(up);
