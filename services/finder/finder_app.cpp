@@ -330,10 +330,15 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
                                           {"ImageType", ""},
                                           {"SliceThickness", ""},
                                           {"ConvolutionKernel", ""}});
-      if (ir.error)
-        return failed("image-level C-FIND of one instance of series " + series_uid + " failed: " +
-                      rules::Text::from_utf8(ir.error->message).str());
-      take_header(plan, a, ir.matches);
+      if (ir.error) {
+        // The header is optional: without it the series simply moves (integrity first).
+        spdlog::warn("finder: PACS {}: image-level C-FIND of one instance of series {} failed: {}; the series moves "
+                     "unless judged without its header",
+                     pacs.name, series_uid, rules::Text::from_utf8(ir.error->message).str());
+        ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
+      } else {
+        take_header(plan, a, ir.matches);
+      }
     }
     const std::string modality = a.trimmed("Modality");
     if (!modality.empty() && std::find(modalities.begin(), modalities.end(), modality) == modalities.end())
