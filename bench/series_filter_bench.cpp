@@ -10,7 +10,9 @@
 // level, as the filter service does). Prints figures; not a pass/fail test.
 //
 // Usage: series_filter_bench --day DAY_DIR --port PORT [--ae QRSCP] [--host 127.0.0.1]
-//        [--label NAME] [--quiet 1]
+//        [--label NAME] [--quiet 1] [--header 0]
+// --header 0: the queries without the image header keys, as the finder asked before
+// (choose_series then decides on what it decided before: the "before" figure).
 // (bench/series_filter_bytes.sh generates the day, upscales it and starts the PACS.)
 #include <algorithm>
 #include <cstdio>
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
   fs::path day;
   std::string ae = "QRSCP", host = "127.0.0.1", label = "PACS";
   int port = 0;
-  bool quiet = false;
+  bool quiet = false, header = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string arg = argv[i];
     if (arg == "--day") day = argv[i + 1];
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
     else if (arg == "--host") host = argv[i + 1];
     else if (arg == "--label") label = argv[i + 1];
     else if (arg == "--quiet") quiet = std::string(argv[i + 1]) == "1";
+    else if (arg == "--header") header = std::string(argv[i + 1]) != "0";
   }
   if (day.empty() || port <= 0) {
     std::fprintf(stderr, "usage: series_filter_bench --day DAY_DIR --port PORT [--ae QRSCP] [--label NAME]\n");
@@ -93,19 +96,18 @@ int main(int argc, char** argv) {
       }
     }
     ++series_queries;
-    dicom::FindResult r = dicom::find(options, peer, dicom::QueryLevel::Series,
-                                      {{"StudyInstanceUID", uid},
-                                       {"SeriesInstanceUID", ""},
-                                       {"Modality", ""},
-                                       {"SeriesNumber", ""},
-                                       {"SeriesDescription", ""},
-                                       {"BodyPartExamined", ""},
-                                       {"ProtocolName", ""},
-                                       {"NumberOfSeriesRelatedInstances", ""},
-                                       {"SpecificCharacterSet", ""},
-                                       {"ImageType", ""},
-                                       {"SliceThickness", ""},
-                                       {"ConvolutionKernel", ""}});
+    core::AttributeMap series_keys{{"StudyInstanceUID", uid},
+                                   {"SeriesInstanceUID", ""},
+                                   {"Modality", ""},
+                                   {"SeriesNumber", ""},
+                                   {"SeriesDescription", ""},
+                                   {"BodyPartExamined", ""},
+                                   {"ProtocolName", ""},
+                                   {"NumberOfSeriesRelatedInstances", ""},
+                                   {"SpecificCharacterSet", ""}};
+    if (header)
+      for (const char* k : {"ImageType", "SliceThickness", "ConvolutionKernel"}) series_keys.set(k, "");
+    dicom::FindResult r = dicom::find(options, peer, dicom::QueryLevel::Series, series_keys);
     if (r.error) {
       std::fprintf(stderr, "series C-FIND of %s failed: %s\n", uid.c_str(), r.error->message.c_str());
       return 1;
@@ -126,10 +128,10 @@ int main(int argc, char** argv) {
           return 1;
         }
         a.set("NumberOfSeriesRelatedInstances", std::to_string(ir.matches.size()));
-        take_header(a, ir.matches);
+        if (header) take_header(a, ir.matches);
         if (!ir.matches.empty() && !image_header) image_header = pipeline::header_answered(a);
       }
-      if (!counted_by_images && !pipeline::header_answered(a) &&
+      if (header && !counted_by_images && !pipeline::header_answered(a) &&
           rules::family_of(rs, a.trimmed("Modality")) == rules::Family::Ct && image_header.value_or(true)) {
         ++header_queries;
         dicom::FindResult ir = dicom::find(one, peer, dicom::QueryLevel::Image,

@@ -54,6 +54,7 @@ CFG
   qr_pid=$!
   wait_port "$port"
   storescu -aec QRSCP +sd +r 127.0.0.1 "$port" "$work/day/initial" "$work/day/late" >"$work/qr/storescu.log" 2>&1
+  "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae QRSCP --label "dcmqrscp before" --quiet 1 --header 0
   "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae QRSCP --label dcmqrscp --quiet "$quiet"
 fi
 
@@ -73,5 +74,6 @@ CFG
   orthanc_pid=$!
   wait_port "$port"
   storescu -aec ORTHANC +sd +r 127.0.0.1 "$port" "$work/day/initial" "$work/day/late" >"$work/orthanc/storescu.log" 2>&1
+  "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae ORTHANC --label "orthanc before" --quiet 1 --header 0
   "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae ORTHANC --label orthanc --quiet "$quiet"
 fi
