@@ -8,6 +8,7 @@
 #include "pacspull/ledger/ledger.hpp"
 #include "pacspull/ledger/mover_store.hpp"
 #include "pacspull/ledger/ris_store.hpp"
+#include "pacspull/ledger/timeline.hpp"
 #include "test_db.hpp"
 
 using namespace pacspull;
@@ -258,4 +259,61 @@ TEST_CASE("An urgent order that arrives between the queueing and the mover's enq
   REQUIRE(j);
   CHECK(j->work.study_uid == "s.between");
   CHECK(j->work.priority == ledger::kRisUrgentPriority);
+}
+
+TEST_CASE("why shows the orders of a study's accession and what the RIS rule decided", "[ris][why]") {
+  Fixture f;
+  for (const char* uid : {"s.filtered", "s.passed", "s.plain"}) f.queue(study(uid, std::string("A-") + uid, "P1"));
+  f.l.transact([&](pqxx::work& w) {
+    auto abdomen = step("A-s.filtered", "P1", "RP1/SPS1", {"CT ABDOMEN"}, "ROUTINE");
+    abdomen.scheduled_at = core::Time{} + std::chrono::seconds(1764584100);  // 2025-12-01 10:15:00 UTC
+    ledger::upsert_ris_orders(w, {abdomen, step("A-s.filtered", "P1", "RP1/SPS2", {"CT PELVIS"}, "HIGH"),
+                                  step("A-s.passed", "P1", "RP1/SPS1", {"CT CHEST"}, "ROUTINE")},
+                              f.now);
+    // Verdicts of generation 1, as the filter records them.
+    auto verdict = [&](const std::string& study, const std::string& rule, const std::string& reason,
+                       const std::string& looked) {
+      w.exec_params("INSERT INTO series (series_uid, study_uid, modality, first_instance_path, verdict, verdict_rule, "
+                    "verdict_reason, looked_at, verdict_generation) "
+                    "VALUES ($1 || '.1', $1, 'CT', '/store/x.dcm', $2, $3, $4, $5::jsonb, 1)",
+                    study, rule == "ris" ? "fail" : "pass", rule, reason, looked);
+      w.exec_params("UPDATE studies SET filtered_generation = 1 WHERE study_uid = $1", study);
+    };
+    verdict("s.filtered", "ris", "filter because RIS body part CT ABDOMEN | CT PELVIS",
+            R"({"RIS body parts": "CT ABDOMEN | CT PELVIS"})");
+    verdict("s.passed", "all", "pass", R"({"RIS body parts": "CT CHEST", "BodyPartExamined": "CHEST"})");
+    verdict("s.plain", "all", "pass", R"({"BodyPartExamined": "CHEST"})");
+  });
+  auto why = [&](const std::string& key) {
+    auto t = f.l.transact([&](pqxx::work& w) { return ledger::why(w, key); });
+    REQUIRE(t.size() == 1);
+    return t[0];
+  };
+  const auto filtered = why("s.filtered");
+  REQUIRE(filtered.ris_orders.size() == 1);
+  const auto& o = filtered.ris_orders[0];
+  CHECK(o.ris == "ris");
+  CHECK(o.accession == "A-s.filtered");
+  CHECK(o.priority == "HIGH");
+  CHECK(o.urgent);
+  CHECK(o.body_parts == "CT ABDOMEN | CT PELVIS");
+  CHECK(o.steps == 2);
+  CHECK(o.scheduled_date == "20261201");
+  CHECK(o.scheduled_at == "2025-12-01 10:15:00");
+  CHECK(filtered.priority == ledger::kRisUrgentPriority);
+  CHECK(filtered.ris_decision == "filtered");
+  CHECK(filtered.ris_detail == "filter because RIS body part CT ABDOMEN | CT PELVIS");
+  // The patient's other steps that day (read in tolerance mode only).
+  CHECK(filtered.ris_day_body_parts == std::vector<std::string>{"CT CHEST"});
+
+  const auto passed = why("s.passed");
+  REQUIRE(passed.ris_orders.size() == 1);
+  CHECK_FALSE(passed.ris_orders[0].urgent);
+  CHECK(passed.ris_orders[0].steps == 1);
+  CHECK(passed.ris_decision == "passed");
+  CHECK(passed.ris_detail == "RIS body parts CT CHEST");
+
+  const auto plain = why("s.plain");
+  CHECK(plain.ris_orders.empty());
+  CHECK(plain.ris_decision == "not applied");
 }
