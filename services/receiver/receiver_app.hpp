@@ -15,7 +15,8 @@
 // Group commit: the ledger rows of instances that arrive while a ledger transaction is
 // being committed (from any association) are recorded together in the next transaction, so
 // concurrent associations share one commit (and one lock of a study row) instead of queueing
-// behind each other's. Each association's C-STORE-RSP still waits for the commit that holds
+// behind each other's; the batch's rows are one statement (ledger::record_batch, migration
+// 013). Each association's C-STORE-RSP still waits for the commit that holds
 // its own row; a batch that fails is retried row by row, so one bad row fails only its own
 // C-STORE. No timer: a lone association commits at once.
 #include "pacspull/ledger/receiver_store.hpp"
