@@ -129,7 +129,9 @@ ensure_database pacspull "$PG_PORT"
 # Random passwords, one file each, mode 700 folder (kept across runs).
 bash deploy/make-secrets.sh "$RUN/secrets" >/dev/null
 for u in finder mover receiver filter checker dispatcher operator ai_backend; do
-  export "PACSPULL_NATS_PASSWORD_${u^^}=$(cat "$RUN/secrets/nats-$u")"
+  # Quoted, as deploy/nats/start-with-secrets.sh does: nats-server parses the value, and a
+  # password like 6T... would read as a number.
+  export "PACSPULL_NATS_PASSWORD_${u^^}=\"$(cat "$RUN/secrets/nats-$u")\""
 done
 NATS_EXTRA_OPTS="-c $ROOT/deploy/nats/nats-server.conf" start_nats "$RUN/nats" "$NATS_PORT"
 for u in finder mover receiver filter checker dispatcher operator ai_backend; do unset "PACSPULL_NATS_PASSWORD_${u^^}"; done

@@ -17,7 +17,14 @@ for user in finder mover receiver filter checker dispatcher operator ai_backend;
       echo "nats: secret $file is empty or a placeholder: set a real secret" >&2
       exit 2 ;;
   esac
+  case $value in
+    *'"'*|*'\'*)
+      echo "nats: secret $file holds a quote or backslash: use letters and digits (deploy/make-secrets.sh)" >&2
+      exit 2 ;;
+  esac
   var=PACSPULL_NATS_PASSWORD_$(printf '%s' "$user" | tr 'a-z' 'A-Z')
-  export "$var=$value"
+  # Quoted: nats-server parses a variable's value as a config value, and a random password
+  # such as 6T... reads as a number with a unit and stops it ("could not be parsed").
+  export "$var=\"$value\""
 done
 exec nats-server "$@"

@@ -115,8 +115,8 @@ if [ "$(cat "$secrets/pg-owner" 2>/dev/null)" = "$before" ]; then pass "make-sec
 printf '#!/bin/sh\necho "nats-server $PACSPULL_NATS_PASSWORD_FINDER $*"\n' >"$bindir/nats-server"
 chmod +x "$bindir/nats-server"
 natsstart() { PATH="$bindir:$PATH" PACSPULL_SECRETS_DIR="$1" sh "$root/deploy/nats/start-with-secrets.sh" -c x.conf; }
-expect_out "nats start-with-secrets.sh: exports the passwords and runs nats-server" \
-  "nats-server $(cat "$secrets/nats-finder") -c x.conf" natsstart "$secrets"
+expect_out "nats start-with-secrets.sh: exports the passwords (quoted) and runs nats-server" \
+  "nats-server \"$(cat "$secrets/nats-finder")\" -c x.conf" natsstart "$secrets"
 printf 'CHANGE_ME\n' >"$secrets/nats-receiver"
 natsstart "$secrets" >"$work/nats-ph" 2>&1
 rc=$?
@@ -145,6 +145,13 @@ rm -f "$bindir/nats-server"
 if command -v nats-server >/dev/null; then
   for u in FINDER MOVER RECEIVER FILTER CHECKER DISPATCHER OPERATOR AI_BACKEND; do export "PACSPULL_NATS_PASSWORD_$u=static-check-$u"; done
   run "nats-server -t deploy/nats/nats-server.conf" nats-server -t -c "$root/deploy/nats/nats-server.conf"
+  # A random password that reads as a number with a unit (6T...) passes the real nats-server
+  # through start-with-secrets.sh (which quotes it).
+  digits="$work/digit-secrets"
+  mkdir -p "$digits"
+  for u in finder mover receiver filter checker dispatcher operator ai_backend; do printf '6TI748x9a%s' "$u" >"$digits/nats-$u"; done
+  run "nats start-with-secrets.sh + nats-server -t: a password like 6TI748... is accepted" \
+    env PACSPULL_SECRETS_DIR="$digits" sh "$root/deploy/nats/start-with-secrets.sh" -t -c "$root/deploy/nats/nats-server.conf"
 else
   skip "nats-server -t: nats-server not installed"
 fi
