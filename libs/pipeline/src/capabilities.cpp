@@ -91,6 +91,11 @@ PacsCapabilities assess_probe(const ProbeAnswers& a) {
   return c;
 }
 
+bool series_answers_good(const PacsCapabilities& c) {
+  return c.series_modality.value_or(false) && c.series_counts.value_or(false) &&
+         (c.series_body_part.value_or(false) || c.series_description.value_or(false));
+}
+
 QueryPlan plan_queries(const PacsCapabilities& c, SeriesFilterMode series_filter) {
   QueryPlan p;
   const bool has_modalities = c.study_modalities.value_or(true);
@@ -105,8 +110,11 @@ QueryPlan plan_queries(const PacsCapabilities& c, SeriesFilterMode series_filter
     case SeriesFilterMode::On: p.series_filter = series_ok; break;
     case SeriesFilterMode::Off: p.series_filter = false; break;
     case SeriesFilterMode::Auto:
-      // Free where series queries are needed anyway (no ModalitiesInStudy at study level).
-      p.series_filter = series_ok && !has_modalities;
+      // On where series queries are needed anyway (no ModalitiesInStudy at study level), and
+      // where the PACS answers series queries well: one series-level C-FIND per stable
+      // study then leaves behind what the filter would drop (measured on Orthanc: 1.24x ->
+      // 1.10x bytes pulled over bytes dispatched). Off only where the series answers are poor.
+      p.series_filter = series_ok && (!has_modalities || series_answers_good(c));
       break;
   }
   p.series_queries = !has_modalities || !c.study_counts.value_or(true) || p.series_filter;

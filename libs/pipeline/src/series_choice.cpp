@@ -53,6 +53,7 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
   const bool thickness_answered = std::any_of(series.begin(), series.end(), [](const core::AttributeMap& s) {
     return header_answered(s) && !s.trimmed("SliceThickness").empty();
   });
+  bool all_judged_fully = true;  // every dropped series judged on full information
   for (const auto& s : series) {
     const std::string uid = s.trimmed("SeriesInstanceUID");
     if (uid.empty()) {
@@ -76,6 +77,11 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
       if (why.rfind("filter because BodyPartExamined", 0) == 0) why.clear();
     }
     if (!why.empty()) {
+      // Fully judged: the PACS read this CT series' image header and counted it, or the
+      // series is of a modality no rule family takes. Anything less keeps the study moving.
+      if (rules::family_of(rs, attrs.trimmed("Modality")) != rules::Family::Other &&
+          !header_known(attrs, thickness_answered))
+        all_judged_fully = false;
       out.dropped.emplace_back(uid, why);
       continue;
     }
@@ -117,9 +123,22 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
     if (n) kept_count += *n;
     else counts_known = false;
   }
-  if (kept.empty()) {
-    out.reason = "no series would pass at query time: whole study, the filter decides";
+  if (kept.empty() && !all_judged_fully) {
+    // Final reasons, but a CT series without its header: whole study, the filter decides.
+    out.reason = "no series would pass at query time, not every series judged on its header: whole study, the "
+                 "filter decides";
     out.dropped.clear();
+    return out;
+  }
+  if (kept.empty()) {
+    // Every series was left behind for a reason the filter reaches on its first image too
+    // (safe_drop), each CT series with its image header read by the PACS and its count
+    // known (a series in doubt would have been kept, and the DX family returned whole
+    // above): the filter would settle the study unsupported. It is not moved; the caller
+    // records each series' reason.
+    out.none_pass = true;
+    out.reason = "no series can pass (" + std::to_string(series.size()) +
+                 " series, each judged on full information at series level): unsupported, not moved";
     return out;
   }
   if (out.dropped.empty()) {

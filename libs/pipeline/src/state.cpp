@@ -29,7 +29,7 @@ constexpr StateSet kPulled{S::Received, S::Unsupported, S::Completed, S::Failed}
 
 // The one table. Each row: the transition, its name, who makes it, the legal current
 // states (empty: the row is created), the new state, whether a new generation starts.
-constexpr std::array<TransitionRule, 15> kTable{{
+constexpr std::array<TransitionRule, 16> kTable{{
     {T::Discover, "discover", "finder", {}, S::Found, false},
     {T::Unsolicited, "unsolicited", "receiver", {}, S::Pulling, false},
     {T::Queue, "queue", "finder", {S::Found}, S::Queued, true},
@@ -45,6 +45,8 @@ constexpr std::array<TransitionRule, 15> kTable{{
     {T::Complete, "complete", "dispatcher", {S::Received}, S::Completed, false},
     {T::SettleUnsupported, "settle-unsupported", "dispatcher", {S::Received}, S::Unsupported, false},
     {T::SettleNothingNew, "settle-nothing-new", "dispatcher", {S::Received}, S::Completed, false},
+    // Like Queue, the decision of a new generation; a study that grows later regrows.
+    {T::FinderUnsupported, "finder-unsupported", "finder", {S::Found}, S::Unsupported, true},
 }};
 
 // The table is indexed by the enum: a row out of place is a compile error.
@@ -54,7 +56,7 @@ constexpr bool table_in_enum_order() {
   return true;
 }
 static_assert(table_in_enum_order(), "kTable rows must follow the Transition enum order");
-static_assert(kTable.back().transition == T::SettleNothingNew, "a Transition without a row");
+static_assert(kTable.back().transition == T::FinderUnsupported, "a Transition without a row");
 
 }  // namespace
 

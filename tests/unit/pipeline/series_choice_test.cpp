@@ -123,10 +123,54 @@ TEST_CASE("Selection ahead of the move follows the site's rules: kernel preferen
 
   rules::RuleSet thin_only;
   thin_only.ct.require_thin = true;
-  // Every series thick: nothing would be left, the study moves whole and the filter says why.
+  // Every series thick, each judged on its header: nothing can pass, the study is
+  // unsupported without a move (the finder settles it, naming each series' reason).
   SeriesChoice t = choose_series(thin_only, {ct("a", 1, 12, "5"), ct("b", 2, 40, "3")}, {});
-  CHECK(t.whole_study);
-  CHECK(t.dropped.empty());
+  CHECK(t.none_pass);
+  CHECK(t.whole_study);  // a caller ignoring none_pass moves it whole, as before
+  CHECK(t.move.empty());
+  CHECK(t.dropped.size() == 2);
+  CHECK_FALSE(why_dropped(t, "a").empty());
+  CHECK_FALSE(why_dropped(t, "b").empty());
+}
+
+TEST_CASE("No series can pass: unsupported before the move only when every series is judged on full information") {
+  rules::RuleSet rs;
+  // e2e02 as Orthanc answers it: one head CT series, header read (ImageType, 10 mm), count.
+  SeriesChoice head = choose_series(rs, {ct("head", 1, 20, "10", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "HEAD")}, {});
+  CHECK(head.none_pass);
+  CHECK_THAT(why_dropped(head, "head"), Catch::Contains("BodyPartExamined HEAD"));
+  CHECK_THAT(head.reason, Catch::Contains("unsupported"));
+  // A 3D reconstruction only (derived, secondary): the image_type rule, header read.
+  SeriesChoice recon = choose_series(
+      rs, {ct("mpr", 1, 60, "1", "DERIVED\\SECONDARY\\REFORMATTED", "CHEST 3D MPR"), ct("scout", 2, 2, "", "ORIGINAL\\PRIMARY\\LOCALIZER", "TOPOGRAM")}, {});
+  CHECK(recon.none_pass);
+  CHECK(recon.dropped.size() == 2);
+  // The same head series from a PACS that reads no header (BodyPartExamined from its
+  // database, no ImageType): not fully judged, the study moves whole, the filter decides.
+  SeriesChoice bare = choose_series(rs, {ct("head", 1, 20, "", "", "AXIAL 1.0", "HEAD")}, {});
+  CHECK_FALSE(bare.none_pass);
+  CHECK(bare.whole_study);
+  CHECK(bare.dropped.empty());
+  // Header read but no count (the scout and thickness estimate need the PACS's count): moves.
+  core::AttributeMap nocount = ct("head", 1, 20, "10", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "HEAD");
+  nocount.set("NumberOfSeriesRelatedInstances", "");
+  CHECK_FALSE(choose_series(rs, {nocount}, {}).none_pass);
+  // One series in doubt (empty BodyPartExamined, no chest text the query sees): it is kept.
+  SeriesChoice doubt = choose_series(
+      rs, {ct("head", 1, 20, "10", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "HEAD"),
+           ct("maybe", 2, 40, "1", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "")}, {});
+  CHECK_FALSE(doubt.none_pass);
+  CHECK(moves(doubt, "maybe"));
+  // A DX view beside: whole study, never judged before the move.
+  core::AttributeMap dx{{"SeriesInstanceUID", "d1"}, {"Modality", "DX"}, {"BodyPartExamined", "SKULL"},
+                        {"ImageType", "ORIGINAL\\PRIMARY"}, {"NumberOfSeriesRelatedInstances", "1"}};
+  SeriesChoice with_dx = choose_series(rs, {ct("head", 1, 20, "10", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "HEAD"), dx}, {});
+  CHECK_FALSE(with_dx.none_pass);
+  CHECK(with_dx.whole_study);
+  // A report (SR) beside the head series: SR is no family's, its drop is final.
+  core::AttributeMap sr{{"SeriesInstanceUID", "sr"}, {"Modality", "SR"}};
+  CHECK(choose_series(rs, {ct("head", 1, 20, "10", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "HEAD"), sr}, {}).none_pass);
 }
 
 TEST_CASE("DX family and non-CT answers are untouched by the header rules") {

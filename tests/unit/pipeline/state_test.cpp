@@ -55,6 +55,9 @@ TEST_CASE("Every legal transition is accepted, with its target state") {
       {T::Complete, {S::Received}, S::Completed, false},
       {T::SettleUnsupported, {S::Received}, S::Unsupported, false},
       {T::SettleNothingNew, {S::Received}, S::Completed, false},
+      // Issue 9 part 3: a stable study no series of which can pass (judged on full
+      // information at series level) is settled by the finder without a move.
+      {T::FinderUnsupported, {S::Found}, S::Unsupported, true},
   };
   REQUIRE(transitions().size() == expected.size());
   for (const auto& row : expected) {
@@ -83,6 +86,10 @@ TEST_CASE("Illegal transitions are refused") {
   CHECK_FALSE(is_legal(T::Reopen, S::Pulling));          // same generation: InstanceArrived
   CHECK_FALSE(is_legal(T::InstanceArrived, S::Completed)); // settled: Reopen
   CHECK_FALSE(is_legal(T::SettleUnsupported, S::Found));
+  CHECK_FALSE(is_legal(T::FinderUnsupported, S::Queued));    // the move was already requested
+  CHECK_FALSE(is_legal(T::FinderUnsupported, S::Pulling));   // images arriving: the filter decides
+  CHECK_FALSE(is_legal(T::FinderUnsupported, S::Received));
+  CHECK_FALSE(is_legal(T::FinderUnsupported, S::Completed));
   // Creating transitions never apply to an existing study.
   for (StudyState s : all_states()) {
     CHECK_FALSE(is_legal(T::Discover, s));

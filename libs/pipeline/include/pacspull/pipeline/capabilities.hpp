@@ -75,6 +75,13 @@ struct QueryPlan {
   std::string describe() const;
 };
 
+// Whether the PACS answers series queries well enough to choose series before the move:
+// Modality and NumberOfSeriesRelatedInstances at series level, and BodyPartExamined or
+// SeriesDescription (known to be answered, never assumed when not probed).
+bool series_answers_good(const PacsCapabilities& c);
+
+// Series filtering: On uses it wherever the PACS answers series Modality; Auto where series
+// queries are needed anyway (no ModalitiesInStudy) or series_answers_good(); Off never.
 QueryPlan plan_queries(const PacsCapabilities& c, SeriesFilterMode series_filter);
 
 // Text of a tri-state for logs and pullctl: "yes", "no", "unknown".

@@ -15,8 +15,10 @@
 // When two or more CT series pass on full information (header answered, count known),
 // only the one the filter's selection (rules::select_series) will pick moves: the others
 // would never be handed on. A series not judged fully stays, since it might be picked. A study with a DX-family series moves whole (frontal and lateral views
-// may sit in different series). When nothing would be left, the study moves whole and
-// the filter decides (and logs why), so the ledger tells the usual story.
+// may sit in different series). When nothing would be left, every series having been
+// judged on full information (each drop above is final), none_pass is set: the filter
+// would find no series passing, so the finder settles the study unsupported without a
+// move (Transition::FinderUnsupported) and records each series' reason as the filter would.
 // Pure: no I/O.
 #include <optional>
 #include <string>
@@ -32,6 +34,10 @@ struct SeriesChoice {
   std::vector<std::string> move;                             // series to move when !whole_study
   std::vector<std::pair<std::string, std::string>> dropped;  // series uid, reason
   std::optional<long> instances;                             // PACS count of what moves, when known
+  // Every series dropped for a final reason (`dropped` holds them all): nothing can pass,
+  // the study is unsupported without a move. whole_study stays true (a caller that
+  // ignores none_pass moves the whole study, as before).
+  bool none_pass = false;
   std::string reason;
 };
 

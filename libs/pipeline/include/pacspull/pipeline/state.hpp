@@ -78,6 +78,8 @@ enum class Transition {
   Complete,         // dispatcher: the last target's dispatch of the generation was sent
   SettleUnsupported,  // dispatcher: no target takes any series of the study
   SettleNothingNew,   // dispatcher: sent before, the new generation is not better
+  FinderUnsupported,  // finder: stable, and no series can pass, every one judged on full
+                      // information at series level (series_choice none_pass): not moved
 };
 
 struct TransitionRule {
