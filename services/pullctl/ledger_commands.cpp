@@ -72,10 +72,14 @@ int cmd_why(Cli& cli, const std::string& key) {
                   << ", body parts \"" << o.body_parts << "\", scheduled " << (o.scheduled_date.empty() ? "-" : o.scheduled_date)
                   << (o.scheduled_at.empty() ? "" : " (" + o.scheduled_at + " UTC)") << ", " << o.steps
                   << (o.steps == 1 ? " procedure step" : " procedure steps merged") << "\n";
-      if (t.ris_orders.empty() && !t.accession_number.empty() && cli.site().ris) std::cout << "  RIS order: none known for this accession\n";
+      // Without a RIS in the site file and no order stored, nothing to say about the RIS.
+      const bool ris_known = cli.site().ris.has_value() || !t.ris_orders.empty();
+      if (t.ris_orders.empty() && !t.accession_number.empty() && ris_known)
+        std::cout << "  RIS order: none known for this accession\n";
       for (const auto& d : t.ris_day_body_parts)
         std::cout << "  RIS, same patient and day (counts in rules.ris.tolerance only): \"" << d << "\"\n";
-      if (!t.ris_decision.empty()) std::cout << "  RIS rule: " << t.ris_decision << ": " << t.ris_detail << "\n";
+      if (!t.ris_decision.empty() && ris_known)
+        std::cout << "  RIS rule: " << t.ris_decision << ": " << t.ris_detail << "\n";
       for (const auto& e : t.events) {
         std::cout << "  " << e.at << "  " << e.service << "  " << e.kind;
         if (!e.series_uid.empty()) std::cout << "  [series " << e.series_uid << "]";
