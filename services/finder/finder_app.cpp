@@ -357,7 +357,12 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
   if (plan.plan.series_filter) {
     pipeline::SeriesChoice choice = pipeline::choose_series(cfg.rules, r.matches, study);
     s.series_reason = choice.reason;
-    if (!choice.whole_study) {
+    if (choice.none_pass) {
+      // Every series judged on full information and none can pass: settled unsupported
+      // when stable, not moved (observe_study, Transition::FinderUnsupported).
+      s.none_pass = true;
+      s.series_dropped = choice.dropped;
+    } else if (!choice.whole_study) {
       s.move_series = choice.move;
       if (choice.instances) s.pacs_instances = choice.instances;
       for (const auto& [series_uid, why] : choice.dropped)
@@ -446,6 +451,15 @@ PollSummary FinderApp::poll_once() {
           .Increment();
       spdlog::info("finder: new study {} ({}), {} instances", uid, s.modalities.str(),
                    s.pacs_instances ? std::to_string(*s.pacs_instances) : "?");
+    }
+    if (o.unsupported) {
+      spdlog::info("finder: stable study {}: {}; {}", uid, o.decision.reason, s.series_reason);
+      for (const auto& [series_uid, why] : s.series_dropped)
+        spdlog::info("finder: study {} series {} filtered before the move: {}", uid, series_uid, why);
+      ctx_.metrics
+          ->counter("pacspull_finder_studies_unsupported_total",
+                    "stable studies settled unsupported without a move (no series can pass)")
+          .Increment();
     }
     if (o.move) {
       ++summary.queued;

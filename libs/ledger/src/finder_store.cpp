@@ -37,6 +37,14 @@ UPDATE studies SET state = $4, generation = generation + 1, stable_at = to_times
   state_changed_at = to_timestamp($2), pacs_instances = $3
 WHERE study_uid = $1 AND state = ANY($5::text[]) RETURNING generation, priority, extract(epoch FROM exam_time)::bigint)sql";
 
+// The finder's settling: like kQueueStudy (a new generation, the count it was judged on),
+// and the generation counts as dealt with (dispatched_generation) as the dispatcher's
+// settle-unsupported does.
+constexpr const char* kSettleUnsupported = R"sql(
+UPDATE studies SET state = $4, generation = generation + 1, stable_at = to_timestamp($2),
+  state_changed_at = to_timestamp($2), pacs_instances = $3, dispatched_generation = generation + 1
+WHERE study_uid = $1 AND state = ANY($5::text[]) RETURNING generation)sql";
+
 constexpr const char* kRegrowStudy = R"sql(
 UPDATE studies SET state = $4, pacs_instances = $2, first_seen_at = to_timestamp($3),
   state_changed_at = to_timestamp($3), repulls = 0, short = false
@@ -148,6 +156,21 @@ Observed observe_study(pqxx::work& w, const FoundStudy& s, const pipeline::Stabi
       record_event(w, s.study_uid, "", "finder", "regrow", rules::Text::from_utf8(out.decision.reason));
       break;
     case FindAction::Queue: {
+      if (s.none_pass && !s.pull_at_once && known) {
+        // Nothing to move: every series fails the filter's series rules on full information.
+        pqxx::row q = w.exec_params1(kSettleUnsupported, s.study_uid, epoch(now), s.pacs_instances,
+                                     to_state(pipeline::Transition::FinderUnsupported),
+                                     from_states(pipeline::Transition::FinderUnsupported));
+        const int generation = q[0].as<int>();
+        for (const auto& [series_uid, why] : s.series_dropped)
+          record_event(w, s.study_uid, series_uid, "finder", "series-filtered",
+                       rules::Text::from_utf8(why + " (judged at series level before the move)"));
+        record_event(w, s.study_uid, "", "finder", "unsupported",
+                     rules::Text::from_utf8(out.decision.reason + "; " + s.series_reason + " (generation " +
+                                            std::to_string(generation) + ")"));
+        out.unsupported = true;
+        break;
+      }
       // The row is locked and on_found queues only a found study: no row back is a broken
       // invariant, and the transaction rolls back.
       pqxx::row q = w.exec_params1(kQueueStudy, s.study_uid, epoch(now), s.pacs_instances,

@@ -26,7 +26,8 @@ namespace {
 
 // study uid -> (requested: the move was queued, series named in it; empty = whole study)
 struct Request {
-  bool queued = false;
+  bool queued = false;  // queued, or settled by the finder
+  std::string state;
   std::set<std::string> series;
 };
 
@@ -36,7 +37,8 @@ std::map<std::string, Request> requests(const std::string& url) {
   std::map<std::string, Request> out;
   for (const auto& r : t.exec("SELECT study_uid, state, move_series FROM studies")) {
     Request q;
-    q.queued = std::string(r[1].c_str()) != "found";
+    q.state = r[1].c_str();
+    q.queued = q.state != "found";
     if (!r[2].is_null()) {
       auto a = r[2].as_array();
       for (auto e = a.get_next(); e.first != pqxx::array_parser::juncture::done; e = a.get_next())
@@ -44,6 +46,16 @@ std::map<std::string, Request> requests(const std::string& url) {
     }
     out[r[0].c_str()] = q;
   }
+  return out;
+}
+
+// The finder's events, per study ("kind: detail" lines).
+std::map<std::string, std::string> finder_events(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::read_transaction t(c);
+  std::map<std::string, std::string> out;
+  for (const auto& r : t.exec("SELECT study_uid, kind, detail FROM events WHERE service = 'finder' ORDER BY id"))
+    out[r[0].c_str()] += std::string(r[1].c_str()) + ": " + r[2].c_str() + "\n";
   return out;
 }
 
@@ -74,7 +86,8 @@ struct QrScp {
 // Runs the finder against one PACS until every candidate study of the day is queued;
 // returns the requests and the finder's log text.
 std::map<std::string, Request> run_finder(const fs::path& dir, const std::string& ae, uint16_t port,
-                                          const nlohmann::json& manifest, std::string& log_text) {
+                                          const nlohmann::json& manifest, std::string& log_text,
+                                          std::map<std::string, std::string>& events) {
   std::set<std::string> candidates;
   for (const auto& s : manifest["studies"])
     if (s["expected"]["state"] != "not_pulled") candidates.insert(s["study_instance_uid"].get<std::string>());
@@ -86,7 +99,8 @@ std::map<std::string, Request> run_finder(const fs::path& dir, const std::string
                         << "local: {storage_root: " << (dir / "store").string() << ", connect_timeout: 5s}\n"
                         << "pacs:\n  - {name: pacs, ae_title: " << ae << ", host: 127.0.0.1, port: " << port << "}\n"
                         << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
-                        << "finder: {poll_interval: 1s, crossday: -1, series_filter: 'on', stable_polls: 2, "
+                        // finder.series_filter left at its default (auto).
+                        << "finder: {poll_interval: 1s, crossday: -1, stable_polls: 2, "
                         << "stable_min_age: 1s, grpc_port: " << free_tcp_port()
                         << ", metrics_port: " << free_tcp_port() << "}\n";
   fs::path log = dir / "finder.log";
@@ -106,6 +120,7 @@ std::map<std::string, Request> run_finder(const fs::path& dir, const std::string
       std::chrono::seconds(150), std::chrono::milliseconds(250));
   finder.signal(SIGTERM);
   finder.wait(std::chrono::seconds(30));
+  events = finder_events(db.url());
   log_text = read_file(log);
   INFO(log_tail(log, 6000));
   REQUIRE(all);
@@ -151,7 +166,10 @@ TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker 
   pacs.upload(dir / "day" / "initial");
   pacs.upload(dir / "day" / "late");
   std::string log;
-  auto got = run_finder(dir, "HDRPACS", pacs.dicom_port(), manifest, log);
+  std::map<std::string, std::string> events;
+  auto got = run_finder(dir, "HDRPACS", pacs.dicom_port(), manifest, log, events);
+  // Defaults: Orthanc answers series queries well, so auto filters series before the move.
+  CHECK_THAT(log, Catch::Contains("series filtered before the move"));
 
   const std::string lost = lost_series(manifest, got);
   INFO("studies whose dispatched series would not move:" << lost);
@@ -169,6 +187,22 @@ TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker 
   CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
   // The header came at series level: no image-level C-FIND was needed for it.
   CHECK(log.find("image-level C-FIND of one instance") == std::string::npos);
+  // No series can pass, each judged on its header: settled unsupported by the finder, never
+  // moved (no move requested: no 'stable' event), the series' reason recorded for `why`.
+  const std::string head = study(manifest, "e2e02_head_ct")["study_instance_uid"];
+  INFO("head CT, finder events:\n" << events[head]);
+  CHECK(got[head].state == "unsupported");
+  CHECK_THAT(events[head], Catch::Contains("series-filtered: filter because BodyPartExamined HEAD") &&
+                               Catch::Contains("unsupported: ") && Catch::Contains("no series can pass"));
+  CHECK(("\n" + events[head]).find("\nstable: ") == std::string::npos);
+  const std::string recon = study(manifest, "e2e21_shared_accession_3d")["study_instance_uid"];
+  INFO("3D reconstruction, finder events:\n" << events[recon]);
+  CHECK(got[recon].state == "unsupported");
+  CHECK_THAT(events[recon], Catch::Contains("series-filtered: ") && Catch::Contains("ImageType"));
+  CHECK(("\n" + events[recon]).find("\nstable: ") == std::string::npos);
+  // Every study the day computes was queued, none settled by the finder.
+  for (const auto& s : manifest["studies"])
+    if (s["expected"]["state"] == "completed") CHECK(got[s["study_instance_uid"].get<std::string>()].state == "queued");
 }
 
 TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series that may be handed on moves") {
@@ -183,12 +217,13 @@ TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series
   nlohmann::json manifest;
   std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
   std::string log;
+  std::map<std::string, std::string> events;
   std::map<std::string, Request> got;
   {
     QrScp pacs(dir / "dcmqrscp");
     pacs.upload(dir / "day" / "initial");
     pacs.upload(dir / "day" / "late");
-    got = run_finder(dir, "QRSCP", pacs.port, manifest, log);
+    got = run_finder(dir, "QRSCP", pacs.port, manifest, log, events);
     pacs.process.signal(SIGTERM);
     pacs.process.wait(std::chrono::seconds(10));
   }
@@ -204,4 +239,13 @@ TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series
   const Request& l = got[lies["study_instance_uid"].get<std::string>()];
   CHECK(moves(l, series_uid(lies, 2)));
   CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
+  // No BodyPartExamined or header at series level: the head CT and the 3D reconstruction
+  // are not judged fully, so they move whole and the filter decides after receipt.
+  for (const char* key : {"e2e02_head_ct", "e2e21_shared_accession_3d"}) {
+    const std::string uid = study(manifest, key)["study_instance_uid"];
+    INFO(key << ", finder events:\n" << events[uid]);
+    CHECK(got[uid].state == "queued");
+    CHECK(got[uid].series.empty());
+    CHECK(events[uid].find("unsupported: ") == std::string::npos);
+  }
 }

@@ -35,6 +35,11 @@ struct FoundStudy {
   // Series-level filtering: the series to move (empty = whole study) and why.
   std::vector<std::string> move_series;
   std::string series_reason;
+  // No series can pass, every one judged on full information (pipeline::SeriesChoice
+  // none_pass): when stable, the study is settled unsupported (Transition::FinderUnsupported)
+  // without a move, each series' reason recorded as the filter records it.
+  bool none_pass = false;
+  std::vector<std::pair<std::string, std::string>> series_dropped;  // series uid, reason
 };
 
 struct MoveWork {  // what a move request names
@@ -49,6 +54,7 @@ struct Observed {
   pipeline::FindDecision decision;
   bool first_sight = false;      // the ledger did not know the study before
   std::optional<MoveWork> move;  // set when the study was queued for a move
+  bool unsupported = false;      // settled unsupported by the finder, not moved
 };
 
 void sync_pacs_nodes(pqxx::work& w, const std::vector<PacsNodeRow>& nodes);
