@@ -93,6 +93,11 @@ RisPollSummary RisPoller::poll_once() {
     summary.raised = u.raised_studies;
     ctx_.metrics->counter("pacspull_finder_ris_orders_total", "new RIS orders stored", {{"ris", ris.name}})
         .Increment(u.fresh);
+    // No PatientID or AccessionNumber in a log line (PHI): `pullctl why` shows the order.
+    if (u.patient_conflicts > 0)
+      spdlog::warn("finder: RIS {}: {} orders have procedure steps naming different patients (the first step's "
+                   "PatientID is kept)",
+                   ris.name, u.patient_conflicts);
     if (u.raised_studies > 0) {
       spdlog::info("finder: RIS {}: urgent orders raised the priority of {} studies ({} pending moves)", ris.name,
                    u.raised_studies, u.raised_jobs);

@@ -127,6 +127,7 @@ RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& steps
                                    static_cast<int>(m.step_keys.size()), epoch(now));
       ++out.orders;
       if (r[0].as<bool>()) ++out.fresh;
+      if (!m.patient_id_conflicts.empty()) ++out.patient_conflicts;
       if (!pipeline::is_urgent(m.priority)) continue;
       pqxx::result studies = w.exec_params(kRaiseStudies, m.accession, kRisUrgentPriority);
       for (const auto& s : studies) {

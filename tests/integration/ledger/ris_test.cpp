@@ -222,6 +222,16 @@ TEST_CASE("Two procedure steps under one accession merge into one order; a step 
   CHECK(o[0].body_parts.str() == "CT CHEST");
   CHECK(o[0].priority == "ROUTINE");
   CHECK(o[0].steps == 2);
+
+  // A step naming another patient: counted for the caller's warning, the first patient kept.
+  auto odd = f.l.transact([&](pqxx::work& w) {
+    return ledger::upsert_ris_orders(w, {step("A-CC", "P3", "RP1/SPS3", {"CT CHEST"}, "ROUTINE")}, f.now);
+  });
+  CHECK(odd.patient_conflicts == 1);
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-CC"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].patient_id.str() == "P2");
+  CHECK(o[0].steps == 3);
 }
 
 TEST_CASE("Tolerance reads the patient's steps of that day, each on its own date; orders never merge across accessions",

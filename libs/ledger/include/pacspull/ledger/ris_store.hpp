@@ -43,6 +43,8 @@ struct RisUpsert {
   int fresh = 0;          // orders the ledger did not know
   int raised_studies = 0; // studies (not yet moved) whose priority an urgent order raised
   int raised_jobs = 0;    // pending move jobs raised with them
+  // Orders whose steps name more than one PatientID (the first is kept): the caller logs it.
+  int patient_conflicts = 0;
 };
 
 bool is_urgent_priority(const std::string& priority);
