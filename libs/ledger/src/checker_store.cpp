@@ -12,7 +12,7 @@ SELECT s.study_uid, s.generation, s.pacs_instances, s.repulls,
   extract(epoch FROM greatest(s.last_instance_at, s.state_changed_at,
     (SELECT max(finished_at) FROM move_jobs j WHERE j.study_uid = s.study_uid)))::bigint,
   EXISTS (SELECT 1 FROM move_jobs j WHERE j.study_uid = s.study_uid AND j.status IN ('pending', 'running'))
-FROM studies s WHERE s.state = ANY($1::text[]) ORDER BY s.state_changed_at LIMIT 1000)sql";
+FROM studies s WHERE s.state = ANY($1::text[]) ORDER BY s.priority DESC, s.state_changed_at LIMIT 1000)sql";
 
 constexpr const char* kReceived = R"sql(
 UPDATE studies SET state = $5, short = $3, state_changed_at = to_timestamp($4)
