@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   const dicom::Peer peer{core::AeTitle(ae), host, static_cast<uint16_t>(port)};
   rules::RuleSet rs;
   long long pulled = 0, whole = 0, dispatch = 0;
+  int settled = 0, lost = 0;
   int studies = 0, series_level = 0, series_queries = 0, count_queries = 0, header_queries = 0;
   std::map<std::string, long long> excess;  // why pulled but not dispatched -> bytes
   std::optional<bool> image_header;         // as the finder learns it per PACS
@@ -157,8 +158,11 @@ int main(int argc, char** argv) {
       study_whole += bytes;
       const bool sent = dispatched.count(series_uid) > 0;
       if (sent) study_dispatch += bytes;
-      bool moved = choice.whole_study ||
-                   std::find(choice.move.begin(), choice.move.end(), series_uid) != choice.move.end();
+      // none_pass: the finder settles the study unsupported, nothing moves.
+      bool moved = !choice.none_pass &&
+                   (choice.whole_study ||
+                    std::find(choice.move.begin(), choice.move.end(), series_uid) != choice.move.end());
+      if (!moved && sent) ++lost;  // a dispatched series left behind: must stay 0
       if (moved) study_pulled += bytes;
       // The final filter's verdict on the first image, as the filter service reads it.
       const auto& [first, n] = first_image[series_uid];
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
       lines += line;
     }
     if (!choice.whole_study) ++series_level;
+    if (choice.none_pass) ++settled;
     if (!quiet) {
       std::printf("%-32s whole %6.1f MiB  moved %6.1f MiB  dispatch %6.1f MiB  (%s)\n", s["key"].get<std::string>().c_str(),
                   study_whole / kMiB, study_pulled / kMiB, study_dispatch / kMiB, choice.reason.c_str());
@@ -202,7 +207,9 @@ int main(int argc, char** argv) {
     pulled += study_pulled;
     dispatch += study_dispatch;
   }
-  std::printf("\n[%s] %d studies, %d moved at series level\n", label.c_str(), studies, series_level);
+  std::printf("\n[%s] %d studies, %d moved at series level, %d settled unsupported without a move; "
+              "dispatched series left behind: %d\n",
+              label.c_str(), studies, series_level, settled, lost);
   std::printf("[%s] C-FIND round trips: %d series level, %d image level for counts, %d image level for one header "
               "(extra for the header: %d)\n",
               label.c_str(), series_queries, count_queries, header_queries, header_queries);
