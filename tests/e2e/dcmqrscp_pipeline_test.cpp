@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dcmqrscp_peer.hpp"
 #include "peers.hpp"
 #include "process.hpp"
 #include "test_db.hpp"
@@ -27,32 +28,6 @@ namespace {
 
 const std::vector<std::string> kServices{"finder", "mover", "receiver", "filter", "checker", "dispatcher"};
 
-// dcmqrscp holding a generated day; C-MOVE destination PACSPULL is our receiver.
-struct QrScp {
-  fs::path dir;
-  uint16_t port = free_tcp_port();
-  ChildProcess process;
-  QrScp(fs::path d, uint16_t receiver_port) : dir(std::move(d)) {
-    fs::create_directories(dir / "db");
-    std::ofstream(dir / "dcmqrscp.cfg") << "NetworkTCPPort = " << port
-                                        << "\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
-                                           "HostTable BEGIN\nPACSPULL = (PACSPULL, 127.0.0.1, "
-                                        << receiver_port
-                                        << ")\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-                                           "AETable BEGIN\nQRSCP "
-                                        << (dir / "db").string() << " RW (200, 1024mb) ANY\nAETable END\n";
-    process = ChildProcess::spawn({"dcmqrscp", "-c", (dir / "dcmqrscp.cfg").string()}, dicom_tool_env(),
-                                  dir / "dcmqrscp.log");
-    if (!wait_for([&] { return tcp_port_open(port); }, std::chrono::seconds(20)))
-      throw std::runtime_error("dcmqrscp did not start: " + log_tail(dir / "dcmqrscp.log"));
-  }
-  void upload(const fs::path& part) {
-    if (run_command({"storescu", "-aec", "QRSCP", "+sd", "+r", "127.0.0.1", std::to_string(port), part.string()},
-                    std::chrono::seconds(120), dir / "storescu.log", dicom_tool_env()) != 0)
-      throw std::runtime_error("storescu into dcmqrscp failed: " + log_tail(dir / "storescu.log"));
-  }
-};
-
 struct Pipeline {
   fs::path dir = make_temp_dir("pacspull-qr-e2e");
   fs::path bin = fs::path(env_or("PACSPULL_BINARY_DIR", "build")) / "bin";
@@ -60,7 +35,7 @@ struct Pipeline {
   uint16_t nats_port = free_tcp_port(), receiver_port = free_tcp_port();
   ChildProcess nats;
   std::unique_ptr<StoreScpNode> ai;
-  std::unique_ptr<QrScp> pacs;
+  std::unique_ptr<DcmQrScpPeer> pacs;  // holds the day; C-MOVE destination PACSPULL is our receiver
   nlohmann::json manifest;
   std::map<std::string, ChildProcess> running;
   fs::path config = dir / "site.yaml";
@@ -73,7 +48,8 @@ struct Pipeline {
     if (!wait_for([&] { return tcp_port_open(nats_port); }, std::chrono::seconds(20)))
       throw std::runtime_error("nats-server did not start");
     ai = std::make_unique<StoreScpNode>(dir / "ai-node", "AINODE");
-    pacs = std::make_unique<QrScp>(dir / "dcmqrscp", receiver_port);
+    pacs = std::make_unique<DcmQrScpPeer>(dir / "dcmqrscp", "QRSCP",
+                                          std::vector<DicomNode>{{"PACSPULL", "127.0.0.1", receiver_port}});
     std::ofstream f(config);
     // Default finder settings: no pass_without_modalities, no fixed_delay, no pins.
     f << "site: e2e-dcmqrscp\n"
@@ -82,7 +58,7 @@ struct Pipeline {
       << "reconcile_after: 5s\n"
       << "local:\n  ae_title: PACSPULL\n  receiver_ae_title: PACSPULL\n  storage_root: " << (dir / "store").string()
       << "\n  connect_timeout: 5s\n  acse_timeout: 10s\n  dimse_timeout: 30s\n"
-      << "pacs:\n  - {name: qrscp, ae_title: QRSCP, host: 127.0.0.1, port: " << pacs->port << "}\n"
+      << "pacs:\n  - {name: qrscp, ae_title: QRSCP, host: 127.0.0.1, port: " << pacs->port() << "}\n"
       << "ai_node: {ae_title: AINODE, host: 127.0.0.1, port: " << ai->port() << "}\n"
       << "finder: {poll_interval: 1s, crossday: -1, grpc_port: " << free_tcp_port()
       << ", metrics_port: " << free_tcp_port() << "}\n"

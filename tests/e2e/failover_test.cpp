@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "../integration/retrieve/dcmqrscp_peer.hpp"
+#include "dcmqrscp_peer.hpp"
 #include "pipeline_fixture.hpp"
 
 using pacspull::testing::DcmQrScpPeer;

@@ -13,6 +13,7 @@
 #include <pqxx/pqxx>
 #include <set>
 
+#include "dcmqrscp_peer.hpp"
 #include "orthanc.hpp"
 #include "peers.hpp"
 #include "process.hpp"
@@ -58,30 +59,6 @@ std::map<std::string, std::string> finder_events(const std::string& url) {
     out[r[0].c_str()] += std::string(r[1].c_str()) + ": " + r[2].c_str() + "\n";
   return out;
 }
-
-// dcmqrscp holding the day (no C-MOVE destination needed: nothing is moved here).
-struct QrScp {
-  fs::path dir;
-  uint16_t port = free_tcp_port();
-  ChildProcess process;
-  explicit QrScp(fs::path d) : dir(std::move(d)) {
-    fs::create_directories(dir / "db");
-    std::ofstream(dir / "dcmqrscp.cfg") << "NetworkTCPPort = " << port
-                                        << "\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
-                                           "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-                                           "AETable BEGIN\nQRSCP "
-                                        << (dir / "db").string() << " RW (200, 1024mb) ANY\nAETable END\n";
-    process = ChildProcess::spawn({"dcmqrscp", "-c", (dir / "dcmqrscp.cfg").string()}, dicom_tool_env(),
-                                  dir / "dcmqrscp.log");
-    if (!wait_for([&] { return tcp_port_open(port); }, std::chrono::seconds(20)))
-      throw std::runtime_error("dcmqrscp did not start: " + log_tail(dir / "dcmqrscp.log"));
-  }
-  void upload(const fs::path& part) {
-    if (run_command({"storescu", "-aec", "QRSCP", "+sd", "+r", "127.0.0.1", std::to_string(port), part.string()},
-                    std::chrono::seconds(120), dir / "storescu.log", dicom_tool_env()) != 0)
-      throw std::runtime_error("storescu into dcmqrscp failed: " + log_tail(dir / "storescu.log"));
-  }
-};
 
 // Runs the finder against one PACS until every candidate study of the day is queued;
 // returns the requests and the finder's log text.
@@ -220,12 +197,11 @@ TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series
   std::map<std::string, std::string> events;
   std::map<std::string, Request> got;
   {
-    QrScp pacs(dir / "dcmqrscp");
+    DcmQrScpPeer pacs(dir / "dcmqrscp", "QRSCP", {});  // no C-MOVE destination: nothing is moved here
     pacs.upload(dir / "day" / "initial");
     pacs.upload(dir / "day" / "late");
-    got = run_finder(dir, "QRSCP", pacs.port, manifest, log, events);
-    pacs.process.signal(SIGTERM);
-    pacs.process.wait(std::chrono::seconds(10));
+    got = run_finder(dir, pacs.ae_title(), pacs.port(), manifest, log, events);
+    pacs.stop();
   }
   const std::string lost = lost_series(manifest, got);
   INFO("studies whose dispatched series would not move:" << lost);

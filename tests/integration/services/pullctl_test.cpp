@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "dcmqrscp_peer.hpp"
 #include "orthanc.hpp"
 #include "pacspull/bus/bus.hpp"
 #include "peers.hpp"
@@ -157,23 +158,11 @@ TEST_CASE("pullctl against a real PACS, receiver, ledger and bus") {
     // Orthanc answers an unknown destination with 0xC000; the standard's 0xA801 comes from
     // DCMTK's dcmqrscp, holding the same study.
     {
-      fs::path qr = site.dir / "dcmqrscp";
-      fs::create_directories(qr / "db");
-      const uint16_t qr_port = free_tcp_port();
-      std::ofstream(qr / "dcmqrscp.cfg") << "NetworkTCPPort = " << qr_port
-                                         << "\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
-                                            "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-                                            "AETable BEGIN\nQRSCP "
-                                         << (qr / "db").string() << " RW (100, 1024mb) ANY\nAETable END\n";
-      auto qrscp = ChildProcess::spawn({"dcmqrscp", "-c", (qr / "dcmqrscp.cfg").string()}, dicom_tool_env(),
-                                       qr / "dcmqrscp.log");
-      REQUIRE(wait_for([&] { return tcp_port_open(qr_port); }, std::chrono::seconds(20)));
-      REQUIRE(run_command({"storescu", "-aec", "QRSCP", "+sd", "127.0.0.1", std::to_string(qr_port),
-                           (site.dir / "study-3").string()},
-                          std::chrono::seconds(60), qr / "storescu.log", dicom_tool_env()) == 0);
-      auto unknown = pullctl(site.write("unregistered", {"QRSCP", "127.0.0.1", qr_port}, "NOTREGISTERED"),
+      DcmQrScpPeer qrscp(site.dir / "dcmqrscp", "QRSCP", {});  // knows no move destination
+      qrscp.upload(site.dir / "study-3");
+      auto unknown = pullctl(site.write("unregistered", qrscp.node(), "NOTREGISTERED"),
                              {"pacs", "test", "main"});
-      INFO(unknown.doc.dump(2) << "\ndcmqrscp log:\n" << log_tail(qr / "dcmqrscp.log"));
+      INFO(unknown.doc.dump(2) << "\ndcmqrscp log:\n" << log_tail(qrscp.log()));
       CHECK(unknown.rc == 17);
       CHECK_THAT(unknown.doc["verdict"].get<std::string>(), Catch::Contains("does not know our receiver's AE title"));
       qrscp.stop();
