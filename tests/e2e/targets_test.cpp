@@ -169,12 +169,29 @@ TEST_CASE("Targets: a CT node, a de-identified DX node and a bus target each get
   const long events_before = f.count("SELECT count(*) FROM events WHERE study_uid = '" + chest_uid +
                                      "' AND kind = 'not-redispatched'");
   f.pacs().upload(late_series(f, chest, 2, 2.0, 5, thick_uid));
-  REQUIRE(f.wait_count("SELECT count(*) FROM events WHERE study_uid = '" + chest_uid +
-                           "' AND kind = 'not-redispatched' AND detail LIKE '%ct-ai: not re-informing%'",
-                       events_before + 1, 180));
+  // Either the thicker series is pulled and the dispatcher declines to re-inform, or (the
+  // series filter before the move, on by default where the PACS answers series queries well
+  // since issue 9 part 3: Orthanc answers the header) the finder leaves it behind, knowing
+  // the filter would select the thinner one: then it never travels.
+  bool declined = false, left_behind = false;
+  const std::string not_re_informing = "SELECT count(*) FROM events WHERE study_uid = '" + chest_uid +
+                                       "' AND kind = 'not-redispatched' AND detail LIKE '%ct-ai: not re-informing%'";
+  REQUIRE(wait_for(
+      [&] {
+        declined = f.count(not_re_informing) >= events_before + 1;
+        const std::string log = f.service_log("finder");
+        left_behind = log.find("series " + thick_uid + " not moved: passes, but the filter will select") !=
+                      std::string::npos;
+        return declined || left_behind;
+      },
+      std::chrono::seconds(180), std::chrono::milliseconds(500)));
   CHECK(f.count("SELECT count(*) FROM dispatches WHERE target = 'ct-ai' AND study_uid = '" + chest_uid + "'") == 2);
-  CHECK(f.count("SELECT count(*) FROM series WHERE series_uid = '" + thick_uid + "'") == 1);  // it was pulled
-  why = f.pullctl({"why", chest_uid});
-  CHECK_THAT(why, Catch::Contains("not re-informing"));
+  if (declined) {
+    CHECK(f.count("SELECT count(*) FROM series WHERE series_uid = '" + thick_uid + "'") == 1);  // it was pulled
+    why = f.pullctl({"why", chest_uid});
+    CHECK_THAT(why, Catch::Contains("not re-informing"));
+  } else {
+    CHECK(f.count("SELECT count(*) FROM instances WHERE series_uid = '" + thick_uid + "'") == 0);  // never moved
+  }
   CHECK(ct_ai.files_of_study(chest_uid).size() == 40 + 80);
 }
