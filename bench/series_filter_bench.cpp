@@ -34,16 +34,6 @@ namespace {
 
 constexpr double kMiB = 1048576.0;
 
-void take_header(core::AttributeMap& series, const std::vector<core::AttributeMap>& images) {
-  if (pipeline::header_answered(series)) return;
-  for (const auto& i : images) {
-    if (!pipeline::header_answered(i)) continue;
-    for (const char* k : {"ImageType", "SliceThickness", "ConvolutionKernel"})
-      if (auto v = i.get(k)) series.set(k, std::string(*v));
-    return;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,17 +87,7 @@ int main(int argc, char** argv) {
       }
     }
     ++series_queries;
-    core::AttributeMap series_keys{{"StudyInstanceUID", uid},
-                                   {"SeriesInstanceUID", ""},
-                                   {"Modality", ""},
-                                   {"SeriesNumber", ""},
-                                   {"SeriesDescription", ""},
-                                   {"BodyPartExamined", ""},
-                                   {"ProtocolName", ""},
-                                   {"NumberOfSeriesRelatedInstances", ""},
-                                   {"SpecificCharacterSet", ""}};
-    if (header)
-      for (const char* k : {"ImageType", "SliceThickness", "ConvolutionKernel"}) series_keys.set(k, "");
+    const core::AttributeMap series_keys = pipeline::series_query_keys(uid, header);
     dicom::FindResult r = dicom::find(options, peer, dicom::QueryLevel::Series, series_keys);
     if (r.error) {
       std::fprintf(stderr, "series C-FIND of %s failed: %s\n", uid.c_str(), r.error->message.c_str());
@@ -118,35 +98,25 @@ int main(int argc, char** argv) {
       if (counted_by_images) {
         ++count_queries;
         dicom::FindResult ir = dicom::find(options, peer, dicom::QueryLevel::Image,
-                                           {{"StudyInstanceUID", uid},
-                                            {"SeriesInstanceUID", a.trimmed("SeriesInstanceUID")},
-                                            {"SOPInstanceUID", ""},
-                                            {"ImageType", ""},
-                                            {"SliceThickness", ""},
-                                            {"ConvolutionKernel", ""}});
+                                           pipeline::image_query_keys(uid, a.trimmed("SeriesInstanceUID")));
         if (ir.error) {
           std::fprintf(stderr, "image C-FIND failed: %s\n", ir.error->message.c_str());
           return 1;
         }
         a.set("NumberOfSeriesRelatedInstances", std::to_string(ir.matches.size()));
-        if (header) take_header(a, ir.matches);
+        if (header) pipeline::take_header(a, ir.matches);
         if (!ir.matches.empty() && !image_header) image_header = pipeline::header_answered(a);
       }
       if (header && !counted_by_images && !pipeline::header_answered(a) &&
           rules::family_of(rs, a.trimmed("Modality")) == rules::Family::Ct && image_header.value_or(true)) {
         ++header_queries;
         dicom::FindResult ir = dicom::find(one, peer, dicom::QueryLevel::Image,
-                                           {{"StudyInstanceUID", uid},
-                                            {"SeriesInstanceUID", a.trimmed("SeriesInstanceUID")},
-                                            {"SOPInstanceUID", ""},
-                                            {"ImageType", ""},
-                                            {"SliceThickness", ""},
-                                            {"ConvolutionKernel", ""}});
+                                           pipeline::image_query_keys(uid, a.trimmed("SeriesInstanceUID")));
         if (ir.error) {
           std::fprintf(stderr, "one-instance image C-FIND failed: %s\n", ir.error->message.c_str());
           return 1;
         }
-        take_header(a, ir.matches);
+        pipeline::take_header(a, ir.matches);
         if (!ir.matches.empty()) image_header = pipeline::header_answered(a);
       }
     }

@@ -249,18 +249,11 @@ std::map<std::string, core::AttributeMap> FinderApp::find_studies(const config::
 
 namespace {
 
-// The header one image-level answer carries (ImageType, SliceThickness, ConvolutionKernel)
-// into the series answer, when the series answer had none; learns whether the PACS gives it.
+// The header one image-level answer carries into the series answer; learns whether the PACS
+// gives it at image level (once seen, it stays known).
 void take_header(const PacsPlan& plan, core::AttributeMap& series, const std::vector<core::AttributeMap>& images) {
-  if (pipeline::header_answered(series)) return;
-  for (const auto& i : images) {
-    if (!pipeline::header_answered(i)) continue;
-    for (const char* k : {"ImageType", "SliceThickness", "ConvolutionKernel"})
-      if (auto v = i.get(k)) series.set(k, std::string(*v));
-    plan.image_header = true;
-    return;
-  }
-  if (!images.empty() && !plan.image_header) plan.image_header = false;
+  const std::optional<bool> answered = pipeline::take_header(series, images);
+  if (answered && (*answered || !plan.image_header)) plan.image_header = *answered;
 }
 
 }  // namespace
@@ -274,21 +267,10 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
     ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
     return false;
   };
+  // With the image header keys, for PACS that read one (Orthanc): thickness and kernel judged
+  // before the move.
   dicom::FindResult r = dicom::find(scu_options(cfg), peer_of(pacs.node), dicom::QueryLevel::Series,
-                                    {{"StudyInstanceUID", uid},
-                                     {"SeriesInstanceUID", ""},
-                                     {"Modality", ""},
-                                     {"SeriesNumber", ""},
-                                     {"SeriesDescription", ""},
-                                     {"BodyPartExamined", ""},
-                                     {"ProtocolName", ""},
-                                     {"NumberOfSeriesRelatedInstances", ""},
-                                     {"SpecificCharacterSet", ""},
-                                     // The image header, for PACS that read one (Orthanc):
-                                     // thickness and kernel judged before the move.
-                                     {"ImageType", ""},
-                                     {"SliceThickness", ""},
-                                     {"ConvolutionKernel", ""}});
+                                    pipeline::series_query_keys(uid));
   if (r.error) return failed("series-level C-FIND of study " + uid + " failed: " + rules::Text::from_utf8(r.error->message).str());
   if (r.ended_by_peer || r.truncated)
     return failed("series-level C-FIND of study " + uid + " was capped at " + std::to_string(r.matches.size()) +
@@ -302,12 +284,7 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
     const bool counted_by_images = !count && plan.plan.image_counts;
     if (counted_by_images) {
       dicom::FindResult ir = dicom::find(scu_options(cfg), peer_of(pacs.node), dicom::QueryLevel::Image,
-                                         {{"StudyInstanceUID", uid},
-                                          {"SeriesInstanceUID", series_uid},
-                                          {"SOPInstanceUID", ""},
-                                          {"ImageType", ""},
-                                          {"SliceThickness", ""},
-                                          {"ConvolutionKernel", ""}});
+                                         pipeline::image_query_keys(uid, series_uid));
       if (ir.error)
         return failed("image-level C-FIND of series " + series_uid + " failed: " +
                       rules::Text::from_utf8(ir.error->message).str());
@@ -324,12 +301,7 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
         plan.capabilities.image_level.value_or(false) && plan.image_header.value_or(true)) {
       // "When needed image-level": the header of ONE instance (C-CANCEL after the first answer).
       dicom::FindResult ir = dicom::find(scu_options(cfg, 1), peer_of(pacs.node), dicom::QueryLevel::Image,
-                                         {{"StudyInstanceUID", uid},
-                                          {"SeriesInstanceUID", series_uid},
-                                          {"SOPInstanceUID", ""},
-                                          {"ImageType", ""},
-                                          {"SliceThickness", ""},
-                                          {"ConvolutionKernel", ""}});
+                                         pipeline::image_query_keys(uid, series_uid));
       if (ir.error) {
         // The header is optional: without it the series simply moves (integrity first).
         spdlog::warn("finder: PACS {}: image-level C-FIND of one instance of series {} failed: {}; the series moves "

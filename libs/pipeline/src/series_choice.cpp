@@ -7,6 +7,43 @@ namespace pacspull::pipeline {
 bool header_answered(const core::AttributeMap& series) { return !series.trimmed("ImageType").empty(); }
 
 namespace {
+constexpr const char* kHeaderKeys[] = {"ImageType", "SliceThickness", "ConvolutionKernel"};
+}  // namespace
+
+core::AttributeMap series_query_keys(const std::string& study_uid, bool header) {
+  core::AttributeMap keys{{"StudyInstanceUID", study_uid},
+                          {"SeriesInstanceUID", ""},
+                          {"Modality", ""},
+                          {"SeriesNumber", ""},
+                          {"SeriesDescription", ""},
+                          {"BodyPartExamined", ""},
+                          {"ProtocolName", ""},
+                          {"NumberOfSeriesRelatedInstances", ""},
+                          {"SpecificCharacterSet", ""}};
+  if (header)
+    for (const char* k : kHeaderKeys) keys.set(k, "");
+  return keys;
+}
+
+core::AttributeMap image_query_keys(const std::string& study_uid, const std::string& series_uid) {
+  core::AttributeMap keys{{"StudyInstanceUID", study_uid}, {"SeriesInstanceUID", series_uid}, {"SOPInstanceUID", ""}};
+  for (const char* k : kHeaderKeys) keys.set(k, "");
+  return keys;
+}
+
+std::optional<bool> take_header(core::AttributeMap& series, const std::vector<core::AttributeMap>& images) {
+  if (header_answered(series)) return std::nullopt;
+  for (const auto& i : images) {
+    if (!header_answered(i)) continue;
+    for (const char* k : kHeaderKeys)
+      if (auto v = i.get(k)) series.set(k, std::string(*v));
+    return true;
+  }
+  if (images.empty()) return std::nullopt;
+  return false;
+}
+
+namespace {
 
 // Whether this answer's thickness and kernel are the image header's: the PACS read a
 // header (ImageType), the count is the PACS's own, and an empty SliceThickness is only

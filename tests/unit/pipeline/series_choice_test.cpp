@@ -185,3 +185,33 @@ TEST_CASE("DX family and non-CT answers are untouched by the header rules") {
   CHECK(header_answered(dx));
   CHECK_FALSE(header_answered(core::AttributeMap{{"Modality", "CT"}, {"SliceThickness", "1"}}));
 }
+
+TEST_CASE("The finder's query keys and the header taken from one image-level answer") {
+  const core::AttributeMap series = series_query_keys("1.2.3");
+  CHECK(series.trimmed("StudyInstanceUID") == "1.2.3");
+  for (const char* k : {"SeriesInstanceUID", "Modality", "SeriesDescription", "BodyPartExamined",
+                        "NumberOfSeriesRelatedInstances", "SpecificCharacterSet", "ImageType", "SliceThickness",
+                        "ConvolutionKernel"})
+    CHECK(series.has(k));
+  const core::AttributeMap before = series_query_keys("1.2.3", false);
+  CHECK_FALSE(before.has("ImageType"));
+  CHECK(before.has("BodyPartExamined"));
+  const core::AttributeMap images = image_query_keys("1.2.3", "1.2.3.4");
+  CHECK(images.trimmed("SeriesInstanceUID") == "1.2.3.4");
+  CHECK(images.has("SOPInstanceUID"));
+  CHECK(images.has("SliceThickness"));
+
+  core::AttributeMap s{{"SeriesInstanceUID", "1.2.3.4"}, {"Modality", "CT"}};
+  CHECK_FALSE(take_header(s, {}).has_value());  // no image: nothing learnt
+  CHECK(take_header(s, {core::AttributeMap{{"SOPInstanceUID", "9"}}}) == std::optional<bool>(false));
+  CHECK_FALSE(header_answered(s));
+  CHECK(take_header(s, {core::AttributeMap{{"SOPInstanceUID", "9"}},
+                        core::AttributeMap{{"ImageType", "ORIGINAL\\PRIMARY\\AXIAL"}, {"SliceThickness", "1.25"},
+                                           {"ConvolutionKernel", "B70f"}}}) == std::optional<bool>(true));
+  CHECK(header_answered(s));
+  CHECK(s.trimmed("SliceThickness") == "1.25");
+  CHECK(s.trimmed("ConvolutionKernel") == "B70f");
+  // A series answer with its own header keeps it.
+  CHECK_FALSE(take_header(s, {core::AttributeMap{{"ImageType", "DERIVED"}, {"SliceThickness", "5"}}}).has_value());
+  CHECK(s.trimmed("SliceThickness") == "1.25");
+}

@@ -45,6 +45,17 @@ struct SeriesChoice {
 // in every CT image): then SliceThickness and ConvolutionKernel, even empty, are the header's.
 bool header_answered(const core::AttributeMap& series);
 
+// The keys of the finder's series-level C-FIND of a study: what the series rules read, the
+// count, and (`header`) the image header keys a PACS that reads one answers (Orthanc).
+core::AttributeMap series_query_keys(const std::string& study_uid, bool header = true);
+// The keys of an image-level C-FIND of one series: its instances (the count of a PACS that
+// gives none) and their header keys.
+core::AttributeMap image_query_keys(const std::string& study_uid, const std::string& series_uid);
+// Copies the header keys of the first image-level answer that has them into a series answer
+// without them. Returns whether the images answered a header (nullopt: the series answer had
+// one already, or no images to tell).
+std::optional<bool> take_header(core::AttributeMap& series, const std::vector<core::AttributeMap>& images);
+
 // `series`: one series-level answer each (SeriesInstanceUID, Modality, and whatever the
 // PACS gave), with NumberOfSeriesRelatedInstances set from an image-level count when the
 // PACS has none; `study`: the study-level answer (StudyDescription is a chest-text source).
