@@ -82,9 +82,9 @@ done
 n="$DIR/pacspull-nats.service"
 grep -q '^ExecStart=/usr/local/lib/pacspull/nats-start -c /etc/pacspull/nats-server.conf ' "$n" ||
   bad "pacspull-nats.service does not start through nats-start with /etc/pacspull/nats-server.conf"
-for u in $(grep -o 'user: [a-z_]*' "$ROOT/deploy/nats/nats-server.conf" | cut -d' ' -f2); do
+while read -r u; do
   grep -qx "LoadCredential=nats-$u:/etc/pacspull/secrets/nats-$u" "$n" || bad "pacspull-nats.service lacks the secret of NATS user $u"
-done
+done < <(grep -o 'user: [a-z_]*' "$ROOT/deploy/nats/nats-server.conf" | cut -d' ' -f2)
 cmp -s "$ROOT/deploy/nats/start-with-secrets.sh" "$TMP/root/usr/local/lib/pacspull/nats-start" || bad "nats-start is not deploy/nats/start-with-secrets.sh"
 
 [ "$fails" = 0 ] || exit 1
