@@ -115,3 +115,85 @@ TEST_CASE("Step keys: the RIS's ids when it sends them, else the step's texts an
 }
 
 TEST_CASE("No steps, no orders") { CHECK(pipeline::merge_ris_steps({}).empty()); }
+
+namespace {
+RisStep with_status(RisStep s, std::string status) {
+  s.status = std::move(status);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("Cancelled or discontinued steps: trimmed, case-insensitive; every other status counts") {
+  for (const char* s : {"CANCELED", "canceled", " Canceled ", "CANCELLED", "DISCONTINUED", "discontinued\t", "\tCANCELED\r\n"})
+    CHECK(pipeline::is_cancelled_step_status(s));
+  for (const char* s : {"", "SCHEDULED", "ARRIVED", "READY", "STARTED", "COMPLETED", "CANCEL", "NOT CANCELED", "DISCONT"})
+    CHECK_FALSE(pipeline::is_cancelled_step_status(s));
+}
+
+TEST_CASE("A cancelled step leaves the merge: its body parts, its priority, its schedule") {
+  auto chest = step("A1", "RP1/SPS1", {"CT CHEST"}, "ROUTINE", "20261201", 2000);
+  auto abdomen = step("A1", "RP1/SPS2", {"CT ABDOMEN"}, "STAT", "20261201", 1000);
+  abdomen.specific_character_set = "GB18030";
+  for (const char* status : {"CANCELED", " discontinued "}) {
+    INFO(status);
+    auto orders = pipeline::merge_ris_steps({chest, with_status(abdomen, status)});
+    REQUIRE(orders.size() == 1);
+    const auto& o = orders[0];
+    CHECK(o.body_parts == std::vector<std::string>{"CT CHEST"});
+    CHECK(o.body_parts_raw == "CT CHEST");
+    CHECK(o.priority == "ROUTINE");
+    CHECK_FALSE(pipeline::is_urgent(o.priority));
+    REQUIRE(o.scheduled_at);
+    CHECK(*o.scheduled_at == core::Time{} + std::chrono::seconds(2000));  // the chest step's, not the earlier cancelled one
+    CHECK(o.specific_character_set.empty());                             // only the cancelled step declared one
+    CHECK(o.step_keys == std::vector<std::string>{"RP1/SPS1"});
+    CHECK(o.cancelled_step_keys == std::vector<std::string>{"RP1/SPS2"});
+  }
+  // Whatever the order of the steps: the cancelled one first changes nothing.
+  auto first = pipeline::merge_ris_steps({with_status(abdomen, "CANCELED"), chest});
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].body_parts == std::vector<std::string>{"CT CHEST"});
+  CHECK(first[0].priority == "ROUTINE");
+  CHECK(*first[0].scheduled_at == core::Time{} + std::chrono::seconds(2000));
+  CHECK(first[0].patient_id == "P1");
+  CHECK(first[0].step_keys == std::vector<std::string>{"RP1/SPS1"});
+  // Other statuses count as before.
+  auto started = pipeline::merge_ris_steps({chest, with_status(abdomen, "STARTED")});
+  CHECK(started[0].priority == "STAT");
+  CHECK(started[0].body_parts.size() == 2);
+  CHECK(started[0].cancelled_step_keys.empty());
+}
+
+TEST_CASE("A step cancelled between two polls leaves the order; put back, it counts again") {
+  auto chest = step("A1", "s1", {"CT CHEST"}, "ROUTINE");
+  auto stat = step("A1", "s2", {"CT CHEST", "CT ABDOMEN"}, "STAT");
+  // The ledger hands the merge every stored step; a step polled again is its later copy.
+  auto orders = pipeline::merge_ris_steps({chest, stat, with_status(stat, "CANCELED")});
+  REQUIRE(orders.size() == 1);
+  CHECK(orders[0].priority == "ROUTINE");
+  CHECK(orders[0].body_parts == std::vector<std::string>{"CT CHEST"});  // the chest text stays: s1 names it too
+  CHECK(orders[0].cancelled_step_keys == std::vector<std::string>{"s2"});
+  auto back = pipeline::merge_ris_steps({chest, with_status(stat, "CANCELED"), with_status(stat, "SCHEDULED")});
+  CHECK(back[0].priority == "STAT");
+  CHECK(back[0].cancelled_step_keys.empty());
+}
+
+TEST_CASE("An order whose every step is cancelled: no body parts, no priority, still whose and when") {
+  auto a = with_status(step("A1", "s1", {"CT CHEST"}, "STAT", "20261202", 0, "P7"), "CANCELED");
+  auto b = with_status(step("A1", "s2", {"CT ABDOMEN"}, "HIGH", "20261201", 0, "P7"), "DISCONTINUED");
+  auto orders = pipeline::merge_ris_steps({a, b});
+  REQUIRE(orders.size() == 1);
+  CHECK(orders[0].body_parts.empty());
+  CHECK(orders[0].body_parts_raw.empty());
+  CHECK(orders[0].priority.empty());
+  CHECK(orders[0].step_keys.empty());
+  CHECK(orders[0].cancelled_step_keys == std::vector<std::string>{"s1", "s2"});
+  CHECK(orders[0].patient_id == "P7");
+  CHECK(orders[0].scheduled_date == "20261201");
+  CHECK(orders[0].patient_id_conflicts.empty());
+  // A cancelled step naming another patient is no conflict: it does not count.
+  auto other = with_status(step("A2", "s1", {"CT CHEST"}, "ROUTINE", "20261201", 0, "P9"), "CANCELED");
+  auto mixed = pipeline::merge_ris_steps({other, step("A2", "s2", {"CT CHEST"}, "ROUTINE", "20261201", 0, "P1")});
+  CHECK(mixed[0].patient_id == "P1");
+  CHECK(mixed[0].patient_id_conflicts.empty());
+}

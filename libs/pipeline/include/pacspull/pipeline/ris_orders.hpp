@@ -13,6 +13,10 @@
 // on its own scheduled date, so a step moved to another day does not drag the order along.
 // Steps are kept after they leave the worklist (a performed step disappears from it), so
 // an order does not lose a body part because one of its steps was done first.
+// A step the RIS answers as cancelled (ScheduledProcedureStepStatus CANCELED or DISCONTINUED,
+// see is_cancelled_step_status) stays known but no longer counts: its body parts, priority
+// and schedule leave the merge (and the tolerance mode's day). A step that merely disappears
+// is not cancelled: the worklist cannot tell a withdrawn step from a performed one.
 //
 // Pure: no I/O, no clock; the ledger adapter (ris_store) feeds it the stored steps.
 #include <optional>
@@ -36,6 +40,8 @@ struct RisStep {
   std::string priority;  // RequestedProcedurePriority, trimmed and upper-cased
   std::string scheduled_date;  // DA, hospital local date
   std::optional<core::Time> scheduled_at;
+  // ScheduledProcedureStepStatus as last answered ("" when the RIS does not send it).
+  std::string status;
 };
 
 struct RisMergedOrder {
@@ -47,6 +53,10 @@ struct RisMergedOrder {
   std::string scheduled_date;           // of the earliest step
   std::optional<core::Time> scheduled_at;
   std::vector<std::string> step_keys;   // the merged steps, in input order
+  // Steps the RIS cancelled, in input order: in none of the fields above, except that an order
+  // whose every step is cancelled takes its patient id and schedule from them (no body parts,
+  // no priority: nothing of it counts).
+  std::vector<std::string> cancelled_step_keys;
   // Steps that named another PatientID than the first (kept: the first one wins).
   std::vector<std::string> patient_id_conflicts;
 };
@@ -60,6 +70,11 @@ std::string join_body_parts(const std::vector<std::string>& parts);
 int ris_priority_rank(std::string_view priority);
 bool is_urgent(std::string_view priority);
 
+// A ScheduledProcedureStepStatus (0040,0020) that withdraws the step: CANCELED or DISCONTINUED
+// (DICOM's defined terms) and CANCELLED (as some RIS spell it), compared trimmed and
+// case-insensitive. SCHEDULED, ARRIVED, READY, STARTED, COMPLETED, "" and anything else count.
+bool is_cancelled_step_status(std::string_view status);
+
 // The identity of a step within its order: "<RequestedProcedureID>/<ScheduledProcedureStepID>"
 // when the RIS sends either; otherwise the step's texts and schedule, so two unnamed steps
 // that differ stay two steps and the same unnamed step polled again stays one.
@@ -68,7 +83,8 @@ std::string ris_step_key(std::string_view requested_procedure_id, std::string_vi
                          std::string_view scheduled_time);
 
 // One merged order per (ris, accession), in the order each pair first appears; a step
-// given twice (same ris, accession, step_key) counts once, the later copy winning.
+// given twice (same ris, accession, step_key) counts once, the later copy winning (so a step
+// cancelled since, or put back, counts as it was last answered).
 std::vector<RisMergedOrder> merge_ris_steps(const std::vector<RisStep>& steps);
 
 }  // namespace pacspull::pipeline
