@@ -56,7 +56,7 @@ std::condition_variable dir_sync_cv;
 std::unordered_map<std::string, DirSync> dir_syncs;
 }  // namespace
 
-std::string fsync_directory_shared(const std::filesystem::path& dir) {
+std::string fsync_directory_shared(const std::filesystem::path& dir, DirectoryFsync run_fsync) {
   std::unique_lock lock(dir_sync_mutex);
   const std::string key = dir.string();
   DirSync* sync = &dir_syncs[key];  // node-based map: the address is stable while in use
@@ -71,7 +71,7 @@ std::string fsync_directory_shared(const std::filesystem::path& dir) {
     sync->running = true;
     sync->next = std::make_shared<SyncRound>();
     lock.unlock();
-    std::string err = fsync_path(dir);
+    std::string err = run_fsync(dir);
     lock.lock();
     mine->error = std::move(err);
     mine->done = true;
@@ -81,6 +81,12 @@ std::string fsync_directory_shared(const std::filesystem::path& dir) {
   std::string result = mine->error;
   if (--sync->users == 0) dir_syncs.erase(key);
   return result;
+}
+
+size_t fsync_directory_shared_callers(const std::filesystem::path& dir) {
+  std::lock_guard lock(dir_sync_mutex);
+  auto it = dir_syncs.find(dir.string());
+  return it == dir_syncs.end() ? 0 : it->second.users;
 }
 
 namespace {

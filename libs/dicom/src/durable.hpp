@@ -18,7 +18,14 @@ std::string fdatasync_path(const std::filesystem::path& path);
 // arriving while one runs wait and share the next one, so N instances renamed into one
 // series directory by concurrent associations cost about two directory fsyncs, not N. No
 // timer: a lone caller fsyncs at once. Thread-safe.
-std::string fsync_directory_shared(const std::filesystem::path& dir);
+// `run_fsync` is the fsync a round runs (fsync_path; its error is every sharer's result). It is a
+// seam for tests only, which pass their own to count, order, hold or fail rounds; every
+// caller for one directory must pass the same one.
+using DirectoryFsync = std::string (*)(const std::filesystem::path& dir);
+std::string fsync_directory_shared(const std::filesystem::path& dir, DirectoryFsync run_fsync = fsync_path);
+// Test seam: how many callers are inside fsync_directory_shared(dir) now, running or waiting
+// (a test holds a round until the others have joined the next one).
+size_t fsync_directory_shared_callers(const std::filesystem::path& dir);
 // Creates `dir` and missing parents below `root` (root itself must exist); every directory
 // created has its parent fsynced, so the new entry survives a crash. Safe under concurrency.
 std::string create_directories_durably(const std::filesystem::path& root, const std::filesystem::path& dir);
