@@ -29,6 +29,9 @@ struct WorklistEntry {
   // ScheduledProcedureStepID; "" = "SPS-<accession>". One order may have several steps
   // (one worklist file each): give each its own step_id.
   std::string step_id;
+  // ScheduledProcedureStepStatus (0040,0020); "" = not in the file. Rewriting a step with
+  // add() (same accession and step_id) and status "CANCELED" is a RIS cancelling it.
+  std::string status;
 };
 
 class WorklistRis {
@@ -44,6 +47,7 @@ class WorklistRis {
   const std::string& ae_title() const { return ae_; }
   uint16_t port() const { return port_; }
 
+  // Writes (or rewrites: the file is named by accession and step_id) one step's worklist file.
   void add(const WorklistEntry& e) {
     const std::string name = e.accession + (e.step_id.empty() ? "" : "-" + e.step_id);
     const std::filesystem::path dump = dir_ / (name + ".dump");
@@ -73,15 +77,19 @@ class WorklistRis {
           << "    (0040,0003) TM [" << e.time << "]\n"
           << "    (0040,0007) LO [" << e.step_description << "]\n"
           << "    (0040,0009) SH [" << (e.step_id.empty() ? "SPS-" + e.accession : e.step_id) << "]\n"
+          << (e.status.empty() ? std::string() : "    (0040,0020) CS [" + e.status + "]\n")
           << "  (fffe,e00d) na (ItemDelimitationItem)\n"
           << "(fffe,e0dd) na (SequenceDelimitationItem)\n"
           << "(0040,1001) SH [RP-" << e.accession << "]\n"
           << "(0040,1003) SH [" << e.priority << "]\n";
     }
+    // Written aside, then renamed: a running wlmscpfs (it reads *.wl per query) never sees half a file.
     const std::filesystem::path wl = dir_ / ae_ / (name + ".wl");
-    if (run_command({"dump2dcm", "-q", "-g", "+te", dump.string(), wl.string()}, std::chrono::seconds(20),
+    const std::filesystem::path part = dir_ / ae_ / (name + ".wl.part");
+    if (run_command({"dump2dcm", "-q", "-g", "+te", dump.string(), part.string()}, std::chrono::seconds(20),
                     dir_ / "dump2dcm.log") != 0)
       throw std::runtime_error("dump2dcm failed for " + dump.string() + ": " + read_file(dir_ / "dump2dcm.log"));
+    std::filesystem::rename(part, wl);
   }
 
   // Starts wlmscpfs on a free port (returning the file's own SpecificCharacterSet: -csk;

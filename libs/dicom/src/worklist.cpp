@@ -14,6 +14,7 @@
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk_setup.hpp"
+#include "pacspull/pipeline/ris_orders.hpp"
 
 namespace pacspull::dicom {
 namespace {
@@ -51,6 +52,9 @@ std::string build_identifier(DcmDataset& id, const WorklistQuery& q, const std::
                                  {"ScheduledProcedureStepStartTime", ""},
                                  {"ScheduledProcedureStepDescription", ""},
                                  {"ScheduledProcedureStepID", ""},
+                                 // A return key wlmscpfs and most RIS answer: a cancelled step
+                                 // must leave its order's merge (pipeline::merge_ris_steps).
+                                 {"ScheduledProcedureStepStatus", ""},
                                  {"ScheduledStationAETitle", ""}},
                                 *sps);
 }
@@ -79,9 +83,13 @@ WorklistOrder to_order(core::AttributeMap a) {
   o.requested_procedure_description = rules::decoded(a, "RequestedProcedureDescription");
   o.step_description = rules::decoded(a, "ScheduledProcedureStepDescription");
   o.modality = rules::Text::ascii(a.trimmed("Modality"));
-  std::string p = rules::Text::ascii(a.trimmed("RequestedProcedurePriority")).str();
-  std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  o.priority = p;
+  auto upper = [&](const char* keyword) {
+    std::string v = rules::Text::ascii(a.trimmed(keyword)).str();
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return v;
+  };
+  o.priority = upper("RequestedProcedurePriority");
+  o.step_status = upper("ScheduledProcedureStepStatus");
   o.scheduled_date = rules::Text::ascii(a.trimmed("ScheduledProcedureStepStartDate")).str();
   o.scheduled_time = rules::Text::ascii(a.trimmed("ScheduledProcedureStepStartTime")).str();
   o.attributes = std::move(a);
@@ -92,6 +100,8 @@ constexpr const char* kBodyPartKeys[] = {"BodyPartExamined", "CodeMeaning", "Cod
                                          "ScheduledProcedureStepDescription"};
 
 }  // namespace
+
+bool WorklistOrder::cancelled() const { return pipeline::is_cancelled_step_status(step_status); }
 
 std::vector<rules::Text> WorklistOrder::body_parts() const {
   std::vector<rules::Text> out;

@@ -9,27 +9,31 @@ namespace {
 
 constexpr const char* kUpsertStep = R"sql(
 INSERT INTO ris_order_steps (ris, accession, step_key, patient_id, body_parts, body_parts_raw, specific_character_set,
-                             priority, scheduled_date, scheduled_at, first_seen_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5::text[], $6, $7, $8, $9, to_timestamp($10), to_timestamp($11), to_timestamp($11))
+                             priority, scheduled_date, scheduled_at, first_seen_at, last_seen_at, status, cancelled_at)
+VALUES ($1, $2, $3, $4, $5::text[], $6, $7, $8, $9, to_timestamp($10), to_timestamp($11), to_timestamp($11), $12,
+        CASE WHEN $13 THEN to_timestamp($11) END)
 ON CONFLICT (ris, accession, step_key) DO UPDATE SET patient_id = EXCLUDED.patient_id,
   body_parts = EXCLUDED.body_parts, body_parts_raw = EXCLUDED.body_parts_raw,
   specific_character_set = EXCLUDED.specific_character_set, priority = EXCLUDED.priority,
-  scheduled_date = EXCLUDED.scheduled_date, scheduled_at = EXCLUDED.scheduled_at, last_seen_at = EXCLUDED.last_seen_at)sql";
+  scheduled_date = EXCLUDED.scheduled_date, scheduled_at = EXCLUDED.scheduled_at, last_seen_at = EXCLUDED.last_seen_at,
+  status = EXCLUDED.status,
+  -- when it was first seen cancelled; NULL again when the RIS puts the step back
+  cancelled_at = CASE WHEN $13 THEN coalesce(ris_order_steps.cancelled_at, EXCLUDED.cancelled_at) END)sql";
 
 // Every step of an order, in the order they were first seen (the merge keeps that order).
 constexpr const char* kOrderSteps = R"sql(
 SELECT step_key, patient_id, body_parts, body_parts_raw, specific_character_set, priority, scheduled_date,
-       extract(epoch FROM scheduled_at)::bigint
+       extract(epoch FROM scheduled_at)::bigint, status
 FROM ris_order_steps WHERE ris = $1 AND accession = $2 ORDER BY first_seen_at, step_key)sql";
 
 constexpr const char* kUpsertOrder = R"sql(
 INSERT INTO ris_orders (ris, accession, patient_id, body_parts, body_parts_raw, specific_character_set, priority,
-                        scheduled_date, scheduled_at, steps, first_seen_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), $10, to_timestamp($11), to_timestamp($11))
+                        scheduled_date, scheduled_at, steps, first_seen_at, last_seen_at, cancelled_steps)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), $10, to_timestamp($11), to_timestamp($11), $12)
 ON CONFLICT (ris, accession) DO UPDATE SET patient_id = EXCLUDED.patient_id, body_parts = EXCLUDED.body_parts,
   body_parts_raw = EXCLUDED.body_parts_raw, specific_character_set = EXCLUDED.specific_character_set,
   priority = EXCLUDED.priority, scheduled_date = EXCLUDED.scheduled_date, scheduled_at = EXCLUDED.scheduled_at,
-  steps = EXCLUDED.steps, last_seen_at = EXCLUDED.last_seen_at
+  steps = EXCLUDED.steps, last_seen_at = EXCLUDED.last_seen_at, cancelled_steps = EXCLUDED.cancelled_steps
 RETURNING (xmax = 0))sql";
 
 // Studies not yet moved: raising a finished study's priority changes nothing.
@@ -43,12 +47,14 @@ UPDATE move_jobs SET priority = $2 WHERE study_uid = $1 AND status = 'pending' A
 
 constexpr const char* kByAccession = R"sql(
 SELECT ris, accession, patient_id, body_parts, body_parts_raw, specific_character_set, priority, scheduled_date,
-       extract(epoch FROM scheduled_at)::bigint, steps
+       extract(epoch FROM scheduled_at)::bigint, steps, cancelled_steps
 FROM ris_orders WHERE accession = $1 ORDER BY ris)sql";
 
+// Cancelled steps do not count in the patient's day either (migration 16).
 constexpr const char* kDayBodyParts = R"sql(
 SELECT array_to_string(body_parts, ' | ') FROM ris_order_steps
 WHERE patient_id = $1 AND patient_id <> '' AND scheduled_date = $2 AND cardinality(body_parts) > 0
+  AND cancelled_at IS NULL
 ORDER BY scheduled_at NULLS LAST, accession, step_key)sql";
 
 constexpr const char* kApplyPriority = R"sql(
@@ -93,11 +99,14 @@ RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& steps
       if (!t.empty()) parts.push_back(t.str());
     if (o.body_part_list.empty() && !o.body_parts.empty()) parts.push_back(o.body_parts.str());
     std::optional<long long> at = o.scheduled_at ? std::optional<long long>(epoch(*o.scheduled_at)) : std::nullopt;
+    const bool cancelled = pipeline::is_cancelled_step_status(o.status);
     w.exec_params(kUpsertStep, o.ris, o.accession.str(), rules::Text::from_utf8(o.step_key).str(), o.patient_id.str(),
                   text_array(parts), pqxx::binarystring(o.body_parts_raw.data(), o.body_parts_raw.size()),
                   rules::Text::ascii(o.specific_character_set).str(), rules::Text::ascii(o.priority).str(),
-                  rules::Text::ascii(o.scheduled_date).str(), at, epoch(now));
+                  rules::Text::ascii(o.scheduled_date).str(), at, epoch(now), rules::Text::ascii(o.status).str(),
+                  cancelled);
     ++out.steps;
+    if (cancelled) ++out.cancelled;
     std::pair<std::string, std::string> key{o.ris, o.accession.str()};
     if (std::find(touched.begin(), touched.end(), key) == touched.end()) touched.push_back(std::move(key));
   }
@@ -117,6 +126,7 @@ RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& steps
       s.priority = r[5].c_str();
       s.scheduled_date = r[6].c_str();
       if (!r[7].is_null()) s.scheduled_at = core::Time{} + std::chrono::seconds(r[7].as<long long>());
+      s.status = r[8].c_str();
       stored.push_back(std::move(s));
     }
     for (const auto& m : pipeline::merge_ris_steps(stored)) {
@@ -124,7 +134,8 @@ RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& steps
       pqxx::row r = w.exec_params1(kUpsertOrder, m.ris, m.accession, m.patient_id, pipeline::join_body_parts(m.body_parts),
                                    pqxx::binarystring(m.body_parts_raw.data(), m.body_parts_raw.size()),
                                    m.specific_character_set, m.priority, m.scheduled_date, at,
-                                   static_cast<int>(m.step_keys.size()), epoch(now));
+                                   static_cast<int>(m.step_keys.size()), epoch(now),
+                                   static_cast<int>(m.cancelled_step_keys.size()));
       ++out.orders;
       if (r[0].as<bool>()) ++out.fresh;
       if (!m.patient_id_conflicts.empty()) ++out.patient_conflicts;
@@ -154,6 +165,7 @@ std::vector<RisOrderRow> ris_orders_for_accession(pqxx::work& w, const std::stri
     o.scheduled_date = r[7].c_str();
     if (!r[8].is_null()) o.scheduled_at = core::Time{} + std::chrono::seconds(r[8].as<long long>());
     o.steps = r[9].as<int>();
+    o.cancelled_steps = r[10].as<int>();
     out.push_back(std::move(o));
   }
   return out;

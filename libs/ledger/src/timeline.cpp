@@ -21,9 +21,14 @@ constexpr const char* kRisOrders = R"sql(
 SELECT ris, accession, priority, body_parts, scheduled_date,
   coalesce(to_char(scheduled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''), steps
 FROM ris_orders WHERE accession = $1 AND accession <> '' ORDER BY ris)sql";
+constexpr const char* kRisCancelled = R"sql(
+SELECT step_key, status, array_to_string(body_parts, ' | '), priority,
+  to_char(cancelled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+FROM ris_order_steps WHERE ris = $1 AND accession = $2 AND cancelled_at IS NOT NULL ORDER BY first_seen_at, step_key)sql";
 constexpr const char* kRisDay = R"sql(
 SELECT array_to_string(body_parts, ' | ') FROM ris_order_steps
 WHERE patient_id = $1 AND patient_id <> '' AND scheduled_date = $2 AND accession <> $3 AND cardinality(body_parts) > 0
+  AND cancelled_at IS NULL
 ORDER BY scheduled_at NULLS LAST, accession, step_key)sql";
 // The RIS rule's part in the verdicts of one generation: a series it filtered, else what it looked at.
 constexpr const char* kRisVerdict = R"sql(
@@ -221,9 +226,13 @@ std::vector<StudyTimeline> why(pqxx::work& w, const std::string& key) {
     t.locations = r[9].c_str();
     t.priority = r[10].as<int>();
     const int filtered_generation = r[11].as<int>();
-    for (const auto& o : w.exec_params(kRisOrders, t.accession_number))
-      t.ris_orders.push_back({o[0].c_str(), o[1].c_str(), o[2].c_str(), o[3].c_str(), o[4].c_str(), o[5].c_str(),
-                              o[6].as<int>(), pipeline::is_urgent(o[2].c_str())});
+    for (const auto& o : w.exec_params(kRisOrders, t.accession_number)) {
+      RisOrderView v{o[0].c_str(), o[1].c_str(), o[2].c_str(), o[3].c_str(), o[4].c_str(), o[5].c_str(),
+                     o[6].as<int>(), pipeline::is_urgent(o[2].c_str()), {}};
+      for (const auto& c : w.exec_params(kRisCancelled, v.ris, v.accession))
+        v.cancelled_steps.push_back({c[0].c_str(), c[1].c_str(), c[2].c_str(), c[3].c_str(), c[4].c_str()});
+      t.ris_orders.push_back(std::move(v));
+    }
     for (const auto& d : w.exec_params(kRisDay, t.patient_id, t.study_date, t.accession_number))
       t.ris_day_body_parts.emplace_back(d[0].c_str());
     if (filtered_generation > 0) {

@@ -157,3 +157,48 @@ TEST_CASE("two procedure steps of one accession are two orders, each once", "[wo
   CHECK(steps == std::set<std::string>{"SPS1", "SPS2"});
   CHECK(descriptions == std::set<std::string>{"CHEST", "ABDOMEN"});
 }
+
+TEST_CASE("each step's ScheduledProcedureStepStatus is read; a cancelled step still decodes like the others",
+          "[worklist][integration]") {
+  WorklistRis ris(pacspull::testing::make_temp_dir("pacspull-wl-status"), "RIS");
+  WorklistEntry chest{.accession = "ACC-S", .patient_id = "P1", .procedure_description = "CT CHEST", .step_id = "SPS1"};
+  chest.status = "SCHEDULED";
+  WorklistEntry abdomen{.accession = "ACC-S", .patient_id = "P1", .step_id = "SPS2"};
+  abdomen.procedure_description = "\xB8\xB9\xB2\xBF" "CT";  // "腹部CT" in GBK, undeclared
+  abdomen.priority = "STAT";
+  abdomen.status = "CANCELED";
+  WorklistEntry plain{.accession = "ACC-P", .patient_id = "P2", .procedure_description = "CT CHEST"};  // no status
+  for (const auto& e : {chest, abdomen, plain}) ris.add(e);
+  ris.start();
+
+  auto step = [](const WorklistResult& r, const std::string& id) -> const WorklistOrder* {
+    for (const auto& o : r.orders)
+      if (o.attributes.trimmed("ScheduledProcedureStepID") == id) return &o;
+    return nullptr;
+  };
+  WorklistResult r = find_worklist(options(), peer_of(ris), {"20261201", "20261201", {}});
+  REQUIRE_FALSE(r.error);
+  REQUIRE(r.orders.size() == 3);
+  const WorklistOrder* c = step(r, "SPS1");
+  const WorklistOrder* a = step(r, "SPS2");
+  const WorklistOrder* p = step(r, "SPS-ACC-P");
+  REQUIRE((c && a && p));
+  CHECK(c->step_status == "SCHEDULED");
+  CHECK_FALSE(c->cancelled());
+  CHECK(a->step_status == "CANCELED");  // wlmscpfs returns (0040,0020) from the step's item
+  CHECK(a->cancelled());
+  CHECK(a->requested_procedure_description.str() == "腹部CT");  // decoded like any other step
+  CHECK(contains(a->body_parts(), "腹部"));
+  CHECK(a->body_parts_raw() == "\xB8\xB9\xB2\xBF" "CT");
+  CHECK(p->step_status.empty());
+  CHECK_FALSE(p->cancelled());
+
+  // The RIS discontinues the chest step (typed in lower case) between two queries.
+  chest.status = "discontinued";
+  ris.add(chest);
+  WorklistResult again = find_worklist(options(), peer_of(ris), {"20261201", "20261201", {}});
+  REQUIRE_FALSE(again.error);
+  REQUIRE(step(again, "SPS1") != nullptr);
+  CHECK(step(again, "SPS1")->step_status == "DISCONTINUED");  // upper-cased
+  CHECK(step(again, "SPS1")->cancelled());
+}

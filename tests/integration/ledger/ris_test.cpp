@@ -327,3 +327,96 @@ TEST_CASE("why shows the orders of a study's accession and what the RIS rule dec
   CHECK(plain.ris_orders.empty());
   CHECK(plain.ris_decision == "not applied");
 }
+
+TEST_CASE("A step the RIS cancels leaves the merge, the tolerance day and the priority of later studies; why shows it",
+          "[ris][why]") {
+  Fixture f;
+  const std::string gbk_abdomen = "\xB8\xB9\xB2\xBF" "CT";  // "腹部CT" in GBK, as an undeclared RIS sends it
+  auto chest = step("A-C", "P1", "RP1/SPS1", {"CT CHEST"}, "ROUTINE");
+  auto abdomen = step("A-C", "P1", "RP1/SPS2", {"腹部CT"}, "STAT");
+  abdomen.body_parts_raw = gbk_abdomen;
+  auto other = step("A-O", "P1", "RP9/SPS1", {"CT PELVIS"}, "ROUTINE");  // the patient's other order that day
+  f.l.transact([&](pqxx::work& w) { ledger::upsert_ris_orders(w, {chest, abdomen, other}, f.now); });
+  auto o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-C"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].priority == "STAT");
+  CHECK(o[0].body_parts.str() == "CT CHEST | 腹部CT");
+
+  // The next poll answers the abdomen step CANCELED (same texts, decoded the same way).
+  abdomen.status = "CANCELED";
+  auto u = f.l.transact([&](pqxx::work& w) { return ledger::upsert_ris_orders(w, {chest, abdomen}, f.now + 60s); });
+  CHECK(u.steps == 2);
+  CHECK(u.cancelled == 1);
+  CHECK(u.raised_studies == 0);
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-C"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].priority == "ROUTINE");
+  CHECK(o[0].body_parts.str() == "CT CHEST");
+  CHECK(o[0].body_parts_raw == "CT CHEST");
+  CHECK(o[0].steps == 1);
+  CHECK(o[0].cancelled_steps == 1);
+  // The cancelled step's row: its decoded text (valid UTF-8), its bytes, its status, when.
+  auto row = f.l.transact([](pqxx::work& w) {
+    return w.exec1("SELECT array_to_string(body_parts, ' | '), body_parts_raw, status, cancelled_at IS NOT NULL "
+                   "FROM ris_order_steps WHERE accession = 'A-C' AND step_key = 'RP1/SPS2'");
+  });
+  CHECK(std::string(row[0].c_str()) == "腹部CT");
+  CHECK(pqxx::binarystring(row[1]).str() == gbk_abdomen);
+  CHECK(std::string(row[2].c_str()) == "CANCELED");
+  CHECK(row[3].as<bool>());
+
+  // A study of that accession queued now is not raised: the order is routine.
+  auto m = f.queue(study("s.c", "A-C", "P1"));
+  REQUIRE(m);
+  CHECK(m->priority == 1);
+  // Tolerance: the cancelled step is not one of the patient's steps that day.
+  auto ctx = f.l.transact([](pqxx::work& w) { return ledger::ris_context(w, "s.c"); });
+  CHECK(ctx.body_parts == std::vector<std::string>{"CT CHEST"});
+  CHECK(ctx.day_body_parts == std::vector<std::string>{"CT CHEST", "CT PELVIS"});
+
+  // why: the order as merged, and the cancelled step apart.
+  auto t = f.l.transact([](pqxx::work& w) { return ledger::why(w, "s.c"); });
+  REQUIRE(t.size() == 1);
+  REQUIRE(t[0].ris_orders.size() == 1);
+  const auto& v = t[0].ris_orders[0];
+  CHECK(v.steps == 1);
+  CHECK(v.priority == "ROUTINE");
+  REQUIRE(v.cancelled_steps.size() == 1);
+  CHECK(v.cancelled_steps[0].step_key == "RP1/SPS2");
+  CHECK(v.cancelled_steps[0].status == "CANCELED");
+  CHECK(v.cancelled_steps[0].body_parts == "腹部CT");
+  CHECK(v.cancelled_steps[0].priority == "STAT");
+  CHECK(v.cancelled_steps[0].cancelled_at.size() == 19);  // "YYYY-MM-DD HH:MM:SS"
+
+  // A step that then leaves the worklist stays cancelled; the chest step that leaves it stays merged.
+  f.l.transact([&](pqxx::work& w) { ledger::upsert_ris_orders(w, {other}, f.now + 120s); });
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-C"); });
+  CHECK(o[0].body_parts.str() == "CT CHEST");
+  CHECK(o[0].cancelled_steps == 1);
+
+  // Put back by the RIS (SCHEDULED again): it counts again, no longer marked.
+  abdomen.status = "SCHEDULED";
+  f.l.transact([&](pqxx::work& w) { ledger::upsert_ris_orders(w, {abdomen}, f.now + 180s); });
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-C"); });
+  CHECK(o[0].priority == "STAT");
+  CHECK(o[0].steps == 2);
+  CHECK(o[0].cancelled_steps == 0);
+  CHECK(f.l.transact([](pqxx::work& w) {
+    return w.exec1("SELECT count(*) FROM ris_order_steps WHERE cancelled_at IS NOT NULL")[0].as<int>();
+  }) == 0);
+
+  // Every step cancelled (DISCONTINUED, typed lower case): no body parts, no priority, no RIS rule.
+  chest.status = " discontinued ";
+  abdomen.status = "canceled";
+  f.l.transact([&](pqxx::work& w) { ledger::upsert_ris_orders(w, {chest, abdomen}, f.now + 240s); });
+  o = f.l.transact([](pqxx::work& w) { return ledger::ris_orders_for_accession(w, "A-C"); });
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].body_parts.empty());
+  CHECK(o[0].priority.empty());
+  CHECK(o[0].steps == 0);
+  CHECK(o[0].cancelled_steps == 2);
+  CHECK(o[0].patient_id.str() == "P1");
+  ctx = f.l.transact([](pqxx::work& w) { return ledger::ris_context(w, "s.c"); });
+  CHECK(ctx.body_parts.empty());
+  CHECK(ctx.day_body_parts == std::vector<std::string>{"CT PELVIS"});
+}

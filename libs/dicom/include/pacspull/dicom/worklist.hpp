@@ -41,6 +41,9 @@ struct WorklistOrder {
   // MEDIUM, LOW, or whatever the RIS typed ("" when absent).
   std::string priority;
   std::string scheduled_date, scheduled_time;  // DA / TM of the step, hospital local time
+  // ScheduledProcedureStepStatus (0040,0020), trimmed and upper-cased: SCHEDULED, ARRIVED,
+  // READY, STARTED, CANCELED, DISCONTINUED ... ("" when the RIS does not answer it).
+  std::string step_status;
 
   // What the order says is examined, most specific first, empty texts and repeats left
   // out: body part, code meaning, code value, requested procedure, step description.
@@ -48,6 +51,9 @@ struct WorklistOrder {
   // The raw bytes behind body_parts() (joined by " | "), for the forensic record.
   std::string body_parts_raw() const;
   bool urgent() const { return priority == "STAT" || priority == "HIGH"; }
+  // The RIS withdrew this step (pipeline::is_cancelled_step_status): it leaves the merge.
+  // Its texts are decoded like any other step's.
+  bool cancelled() const;
 };
 
 struct WorklistResult {

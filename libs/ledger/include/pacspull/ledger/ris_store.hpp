@@ -34,11 +34,17 @@ struct RisOrderRow {
   std::string priority;                // STAT, HIGH, ROUTINE, MEDIUM, LOW or as typed
   std::string scheduled_date;          // DA, hospital local date
   std::optional<core::Time> scheduled_at;
+  // ScheduledProcedureStepStatus, trimmed and upper-cased; CANCELED or DISCONTINUED
+  // (pipeline::is_cancelled_step_status) takes the step out of its order's merge and out of
+  // the tolerance mode's day (its row stays, with cancelled_at, for `why`).
+  std::string status;
   int steps = 1;                       // read back: how many steps the order merges
+  int cancelled_steps = 0;             // read back: how many of its steps the RIS cancelled
 };
 
 struct RisUpsert {
   int steps = 0;          // step rows written (new or refreshed)
+  int cancelled = 0;      // of them, steps the RIS answered as cancelled
   int orders = 0;         // orders re-merged (new or refreshed)
   int fresh = 0;          // orders the ledger did not know
   int raised_studies = 0; // studies (not yet moved) whose priority an urgent order raised
@@ -51,7 +57,11 @@ bool is_urgent_priority(const std::string& priority);
 
 // Inserts or refreshes the steps and re-merges their orders; an urgent order raises the priority of the studies with
 // its AccessionNumber (and of their pending move jobs): the RIS may learn of an exam after
-// the PACS did, and the urgent study must still jump the queue.
+// the PACS did, and the urgent study must still jump the queue. A step answered cancelled
+// leaves the merge; a priority it already raised is not lowered (the study may be moving
+// already, and a faster pull harms nothing), but studies queued later are not raised by it.
+// Steps missing from `orders` are left as stored: a step that leaves the worklist may have
+// been performed, not withdrawn.
 RisUpsert upsert_ris_orders(pqxx::work& w, const std::vector<RisOrderRow>& orders, core::Time now);
 
 // Every RIS's (merged) order for an accession (usually one).

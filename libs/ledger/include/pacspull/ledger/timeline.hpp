@@ -28,11 +28,18 @@ struct ConflictRow {
 
 // A RIS order naming the study's AccessionNumber (issue 9 part 9), merged from its
 // scheduled procedure steps (ris_orders).
+// A procedure step the RIS cancelled (CANCELED / DISCONTINUED, migration 16): kept, not merged.
+struct RisCancelledStepView {
+  std::string step_key, status, body_parts, priority;
+  std::string cancelled_at;  // UTC "YYYY-MM-DD HH:MM:SS": when the finder first saw it cancelled
+};
+
 struct RisOrderView {
   std::string ris, accession, priority, body_parts, scheduled_date;
   std::string scheduled_at;  // UTC "YYYY-MM-DD HH:MM:SS", "" when the RIS gave no time
-  int steps = 1;
+  int steps = 1;             // steps merged (the cancelled ones not counted)
   bool urgent = false;
+  std::vector<RisCancelledStepView> cancelled_steps;
 };
 
 struct StudyTimeline {
