@@ -161,11 +161,23 @@ stop_receiver() {
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$RX_DB\"" >/dev/null
 }
 
+# stage_means: the receiver's mean milliseconds per stage of one C-STORE, from its
+# pacspull_receiver_stage_seconds histograms, as "receive=.. sync=.. place=.. dir_sync=.. commit=.. respond=..".
+stage_means() {
+  curl -fsS "http://127.0.0.1:$RX_METRICS/metrics" 2>/dev/null |
+    awk '/^pacspull_receiver_stage_seconds_(sum|count)\{/ {
+           match($0, /stage="[a-z_]+"/); k = substr($0, RSTART + 7, RLENGTH - 8)
+           if ($0 ~ /_sum/) s[k] = $2; else c[k] = $2 }
+         END { n = split("receive sync place dir_sync commit respond", order, " ")
+               for (i = 1; i <= n; i++) { k = order[i]; if (c[k] > 0) printf "%s=%.3f ", k, 1000 * s[k] / c[k] } }'
+}
+
 run_pacspull() {  # run_pacspull ASSOC DATA [BIN]
   local assoc=$1 data=$2 s
   start_receiver "${3:-}"
   s=$(send "$RX_PORT" PACSPULL "$assoc" "$data")
   check_count "pacspull ${3:-}" "$(psql "$PG/$RX_DB" -Atc 'SELECT count(*) FROM instances')" "$COUNT"
+  [ -n "${3:-}" ] || { stage_means; echo; } >>"$WORK/stages-$assoc"
   stop_receiver
   echo "$s"
 }
@@ -215,9 +227,24 @@ for size in $SIZES; do
     esac
     printf '%-34s %10.3f %12.1f\n' "$label" "$m" "$(awk -v c="$COUNT" -v s="$m" 'BEGIN{print c/s}')"
   done
+  # One association waits for each C-STORE-RSP before it sends the next: the DICOM exchange
+  # (storescp's time, no fsync) and the durable work (the ceiling loop) add up. Best case
+  # for pacspull/ceiling with 1 association = ceiling / (ceiling + storescp), per run.
+  bound=$(paste <(echo "${T[ceiling]}" | tr ' ' '\n' | grep -v '^$') <(echo "${T[storescp1]}" | tr ' ' '\n' | grep -v '^$') |
+      awk '{print $1/($1+$2)}' | median | awk '{printf "%.2fx", $1}')
   echo "ratios (pacspull speed / other's speed; goal in brackets):"
   echo "  1 assoc: pacspull/storescp $(ratio pacspull1 storescp1)   pacspull/ceiling $(ratio pacspull1 ceiling) [>=0.9]   pacspull/Orthanc $(ratio pacspull1 orthanc1) [>=4]"
   echo "  4 assoc: pacspull/storescp --fork $(ratio pacspull4 storescp4) [>=0.9]   pacspull(4)/Orthanc(1) $(ratio pacspull4 orthanc1) [>=4]"
+  echo "  serial bound for 1 assoc: ceiling/(ceiling + storescp exchange) = $bound (what pacspull/ceiling could reach at best)"
+  for a in 1 4; do
+    [ -s "$WORK/stages-$a" ] || continue
+    printf '  pacspull %s assoc, ms per C-STORE by stage (median of runs):' "$a"
+    for st in receive sync place dir_sync commit respond; do
+      printf ' %s %s' "$st" "$(tr ' ' '\n' <"$WORK/stages-$a" | awk -F= -v k="$st" '$1 == k {print $2}' | median)"
+    done
+    echo
+    rm -f "$WORK/stages-$a"
+  done
   if [ -n "$BASELINE" ]; then
     echo "  baseline, 1 assoc: /storescp $(ratio baseline1 storescp1)  /ceiling $(ratio baseline1 ceiling)  /Orthanc $(ratio baseline1 orthanc1);  4 assoc: /storescp --fork $(ratio baseline4 storescp4)"
     echo "  pacspull/baseline: 1 assoc $(ratio pacspull1 baseline1), 4 assoc $(ratio pacspull4 baseline4)"

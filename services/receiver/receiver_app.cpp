@@ -71,6 +71,32 @@ void ReceiverApp::run() {
   o.dimse_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.local.dimse_timeout);
   o.max_associations = static_cast<size_t>(cfg.receiver.max_associations);
   o.stale_temp_age = seconds(cfg.receiver.stale_temp_age);
+  {
+    // Where the time of one C-STORE goes, live (bench/README.md has the analysis): the
+    // stages in order; the sink is the ledger's group commit.
+    const prometheus::Histogram::BucketBoundaries buckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                          0.01,   0.025,   0.05,   0.1,   0.25,   1,     5};
+    auto stage = [&](const char* name) {
+      return &ctx_.metrics->histogram("pacspull_receiver_stage_seconds",
+                                      "time of each stage of a written C-STORE: receive, sync, place, dir_sync, commit, respond",
+                                      buckets, {{"stage", name}});
+    };
+    auto* receive = stage("receive");
+    auto* sync = stage("sync");
+    auto* place = stage("place");
+    auto* dir_sync = stage("dir_sync");
+    auto* commit = stage("commit");
+    auto* respond = stage("respond");
+    o.on_timed = [=](const dicom::StoreScp::StageTimes& t) {
+      auto seconds_of = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
+      receive->Observe(seconds_of(t.receive));
+      sync->Observe(seconds_of(t.sync));
+      place->Observe(seconds_of(t.place));
+      dir_sync->Observe(seconds_of(t.dir_sync));
+      commit->Observe(seconds_of(t.sink));
+      respond->Observe(seconds_of(t.respond));
+    };
+  }
   warn_if_tmpfs();
   scp_ = std::make_unique<dicom::StoreScp>(o, [this](const dicom::StoreScp::Stored& s) { return on_stored(s); });
   try {

@@ -40,7 +40,9 @@ PlaceResult place_received(const Placement& p, const std::filesystem::path& temp
     return discard(kOutOfResources, PlaceFailure::Disk);
   };
   // The data first: its directory entry is fsynced after the rename.
+  const auto sync_start = std::chrono::steady_clock::now();
   if (std::string err = fdatasync_path(temp); !err.empty()) return disk_failure(err);
+  const std::chrono::nanoseconds sync_time = std::chrono::steady_clock::now() - sync_start;
   ReadResult read = read_attributes(temp);
   if (!read.attributes) {
     spdlog::warn("{}: malformed instance {} from '{}' ({}): {}", who, printable(request_sop), calling, peer,
@@ -121,16 +123,23 @@ PlaceResult place_received(const Placement& p, const std::filesystem::path& temp
       }
       break;
   }
+  std::chrono::nanoseconds dir_sync_time{0};
   if (arrival == StoreScp::Arrival::New) {
     // The file is in place but its entry may not survive a crash: do not claim success.
+    const auto dir_sync_start = std::chrono::steady_clock::now();
     if (std::string e = fsync_directory_shared(final_path.parent_path()); !e.empty()) return disk_failure(e, true);
+    dir_sync_time = std::chrono::steady_clock::now() - dir_sync_start;
   }
   const uintmax_t bytes =
       std::filesystem::file_size(arrival == StoreScp::Arrival::Conflict ? conflict_path : final_path, ec);
   StoreScp::Stored record{final_path, arrival, conflict_path, std::move(attributes), core::AeTitle(calling), peer,
                           ec ? 0 : bytes};
+  const auto sink_start = std::chrono::steady_clock::now();
+  auto timed = [&](uint16_t status, PlaceFailure failure) {
+    return PlaceResult{status, failure, sync_time, dir_sync_time, std::chrono::steady_clock::now() - sink_start};
+  };
   try {
-    if ((*p.sink)(record) == StoreScp::SinkResult::Ok) return {kSuccess, PlaceFailure::None};
+    if ((*p.sink)(record) == StoreScp::SinkResult::Ok) return timed(kSuccess, PlaceFailure::None);
     spdlog::warn("{}: sink asked to retry {} later; answering out-of-resources", who, sop);
   } catch (const std::exception& e) {
     spdlog::error("{}: sink failed for {}: {}; answering out-of-resources", who, sop,
@@ -139,7 +148,7 @@ PlaceResult place_received(const Placement& p, const std::filesystem::path& temp
     spdlog::error("{}: sink failed for {}; answering out-of-resources", who, sop);
   }
   // The file stays: an earlier, acknowledged copy of the same instance may be this path.
-  return {kOutOfResources, PlaceFailure::Sink};
+  return timed(kOutOfResources, PlaceFailure::Sink);
 }
 
 }  // namespace pacspull::dicom::detail

@@ -130,7 +130,7 @@ struct StoreScp::Impl {
   void serve(T_ASC_Association* assoc);
   OFCondition handle_store(T_ASC_Association* assoc, T_ASC_PresentationContextID pres, T_DIMSE_C_StoreRQ& request,
                            const std::string& calling, const std::string& peer);
-  uint16_t place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
+  detail::PlaceResult place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
                           const std::string& calling, const std::string& peer);
   void reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result, T_ASC_RejectParametersSource source,
               T_ASC_RejectParametersReason reason, const std::string& why);
@@ -384,6 +384,8 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
   const std::filesystem::path temp =
       incoming / pipeline::temp_name(temp_host, ::getpid(), temp_random, temp_sequence.fetch_add(1));
   uint16_t status = kStatusSuccess;
+  StageTimes times;
+  bool timed = false;  // the dataset was written (not drained): its stages are reported
   const bool over_cap = refusing.load();
   if (over_cap || nearly_full(incoming)) {
     // Over the storage cap (counted as refused), or the disk nearly full (a disk failure):
@@ -426,11 +428,14 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
     status = kStatusOutOfResources;
   } else {
     T_ASC_PresentationContextID data_pres = pres;
+    const auto receive_start = std::chrono::steady_clock::now();
     cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
     // A write error DCMTK swallowed leaves the stream's status bad; an error the kernel
     // reports only at writeback or close surfaces at our own fsync in place_instance.
     const OFCondition written = stream->status();
     delete stream;  // closes the file
+    times.receive = std::chrono::steady_clock::now() - receive_start;
+    timed = true;
     if (cond.good() && written.bad()) {
       std::error_code ec;
       std::filesystem::remove(temp, ec);
@@ -459,7 +464,13 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
       ++parse_failures;
       status = kStatusCannotUnderstand;
     } else {
-      status = place_instance(temp, request, calling, peer);
+      const auto place_start = std::chrono::steady_clock::now();
+      const detail::PlaceResult placed = place_instance(temp, request, calling, peer);
+      status = placed.status;
+      times.sync = placed.sync;
+      times.dir_sync = placed.dir_sync;
+      times.sink = placed.sink;
+      times.place = std::chrono::steady_clock::now() - place_start - placed.sync - placed.dir_sync - placed.sink;
     }
   }
 
@@ -477,10 +488,21 @@ OFCondition StoreScp::Impl::handle_store(T_ASC_Association* assoc, T_ASC_Present
   } else {
     ++failed;
   }
-  return DIMSE_sendStoreResponse(assoc, pres, &request, &response, nullptr);
+  const auto respond_start = std::chrono::steady_clock::now();
+  cond = DIMSE_sendStoreResponse(assoc, pres, &request, &response, nullptr);
+  if (timed && options.on_timed) {
+    times.respond = std::chrono::steady_clock::now() - respond_start;
+    times.success = status == kStatusSuccess && cond.good();
+    try {
+      options.on_timed(times);
+    } catch (const std::exception& e) {
+      spdlog::warn("dicom scp {}: stage timing hook failed: {}", options.ae_title.str(), e.what());
+    }
+  }
+  return cond;
 }
 
-uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
+detail::PlaceResult StoreScp::Impl::place_instance(const std::filesystem::path& temp, const T_DIMSE_C_StoreRQ& request,
                                         const std::string& calling, const std::string& peer) {
   const detail::Placement placement{options.storage_root, "dicom scp " + options.ae_title.str(), &options.admit,
                                     &sink};
@@ -500,7 +522,7 @@ uint16_t StoreScp::Impl::place_instance(const std::filesystem::path& temp, const
     case detail::PlaceFailure::Sink:
       break;
   }
-  return r.status;
+  return r;
 }
 
 StoreScp::StoreScp(Options options, Sink sink) : impl_(std::make_unique<Impl>()) {

@@ -180,6 +180,19 @@ TEST_CASE("Files of settled studies leave the store, the ledger keeps them; temp
   for (size_t k = 0; k < inst.size(); k += 2) study.push_back(inst[k].study);
   pqxx::connection c(db.url());
   REQUIRE(count(c, "SELECT count(*) FROM instances WHERE deleted_at IS NULL") == 10);
+  // Every written C-STORE is timed by stage (observed just after its response is sent).
+  const fs::path metrics = r.dir / "metrics.txt";
+  auto timed_all = [&] {
+    fs::remove(metrics);
+    run_command({"curl", "-s", "http://127.0.0.1:" + std::to_string(r.metrics_port) + "/metrics"}, 10s, metrics);
+    const std::string text = read_file(metrics);
+    for (const char* stage : {"receive", "sync", "place", "dir_sync", "commit", "respond"})
+      if (text.find(std::string("pacspull_receiver_stage_seconds_count{stage=\"") + stage + "\"} 10\n") ==
+          std::string::npos)
+        return false;
+    return true;
+  };
+  CHECK(wait_for(timed_all, 10s, 100ms));
   auto q = [&](const std::string& s) { return "'" + s + "'"; };
   exec(c, "UPDATE studies SET state = 'completed', generation = 1, dispatched_generation = 1 WHERE study_uid = " +
               q(study[0]));

@@ -54,6 +54,16 @@ class StoreScp {
   using Admit = std::function<Admission(const core::AttributeMap& attributes, const core::AeTitle& calling,
                                         const std::string& peer)>;
 
+  // The stages of one C-STORE, in order (issue 7: where the time of one C-STORE goes).
+  struct StageTimes {
+    std::chrono::nanoseconds receive{0};  // the dataset's PDVs streamed into the temp file, closed
+    std::chrono::nanoseconds sync{0};     // the temp file's fdatasync
+    std::chrono::nanoseconds place{0};    // parse, admit, directories, rename
+    std::chrono::nanoseconds dir_sync{0}; // the new entry's directory fsync (shared)
+    std::chrono::nanoseconds sink{0};     // the sink (the receiver: its ledger group commit)
+    std::chrono::nanoseconds respond{0};  // sending the C-STORE-RSP
+    bool success = false;
+  };
   struct Options {
     core::AeTitle ae_title;  // the called AE title we answer to; others are rejected
     uint16_t port = 0;       // 0 = ephemeral, start() returns the bound port
@@ -73,6 +83,9 @@ class StoreScp {
     // writer no longer runs (or is our own pid reused), or older than stale_temp_age.
     std::string host;
     std::chrono::seconds stale_temp_age{3600};
+    // Optional: called once per C-STORE that was written (success or not), after its
+    // response was sent, from the association's thread: where its time went.
+    std::function<void(const StageTimes&)> on_timed;
   };
   enum class Arrival { New, Again, Conflict };
   struct Stored {
