@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include "pacspull/dicom/get.hpp"
 #include "pacspull/dicom/probe.hpp"
 #include "pacspull/dicom/scu.hpp"
 
@@ -61,6 +62,17 @@ pipeline::ProbeAnswers probe_answers(const ScuOptions& options, const Peer& peer
                            {{"StudyInstanceUID", study_uid}, {"SeriesInstanceUID", series_uid}, {"SOPInstanceUID", ""}});
   a.images = images.matches;
   a.images_failed = images.error.has_value();
+  if (a.images_failed) return a;
+  // C-GET of one listed instance, into memory: nothing reaches the store or the ledger.
+  std::string sop;
+  for (const auto& m : a.images)
+    if (sop = m.trimmed("SOPInstanceUID"); !sop.empty()) break;
+  if (sop.empty()) return a;
+  dicom::HeaderResult got =
+      get_header(options, peer, core::StudyUid(study_uid), core::SeriesUid(series_uid), core::SopInstanceUid(sop));
+  a.get = pipeline::ProbeAnswers::GetTry{sop, got.header.has_value(), got.get.outcome, got.bytes};
+  spdlog::info("dicom: probe of {}: C-GET of one instance: {} ({} bytes)", peer.ae_title.str(),
+               got.header ? "arrived" : pipeline::describe(got.get.outcome), got.bytes);
   return a;
 }
 

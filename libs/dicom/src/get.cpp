@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <limits>
 #include <random>
 #include <vector>
@@ -155,49 +157,26 @@ uint16_t place(const std::filesystem::path& root, const std::filesystem::path& t
   return detail::place_received(placement, temp, request_sop, peer.ae_title.str(), peer.host).status;
 }
 
-}  // namespace
+// What the exchange does with one C-STORE sub-operation: reads its dataset off the
+// association and returns the status to answer; a network failure sets `cond` (then the
+// association is aborted).
+using SubOperation = std::function<uint16_t(T_ASC_Association* assoc, T_ASC_PresentationContextID pres,
+                                            T_DIMSE_C_StoreRQ& store, int timeout, OFCondition& cond)>;
 
-GetResult get(const ScuOptions& options, const GetOptions& get_options, const Peer& peer, const core::StudyUid& study,
-              const std::optional<core::SeriesUid>& series, const std::optional<core::SopInstanceUid>& instance,
-              const StoreScp::Sink& sink) {
-  detail::ensure_dcmtk_setup();
-  const auto started = std::chrono::steady_clock::now();
-  GetResult result;
-  bool final_status = false;
-  const std::string what = "C-GET of study " + study.str() + (series ? " series " + series->str() : std::string()) +
-                           (instance ? " instance " + instance->str() : std::string()) + " from " + describe(peer);
-  auto finish = [&]() {
-    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    result.outcome = detail::retrieve_outcome(result.error, final_status, result.status, result.completed,
-                                              result.failed, result.warning, what);
-    if (result.error) spdlog::warn("dicom: {}", result.error->message);
-    return result;
-  };
-  if (study.empty() || (series && series->empty()) || (instance && (instance->empty() || !series)) ||
-      get_options.storage_root.empty() || !sink) {
-    result.error = Error{ErrorClass::Permanent, what + ": empty UID, storage root or sink"};
-    return finish();
-  }
-  const std::filesystem::path incoming = get_options.storage_root / ".incoming";
-  std::error_code ec;
-  std::filesystem::create_directories(incoming, ec);
-  if (ec) {
-    result.error = Error{ErrorClass::Retryable, what + ": cannot create " + incoming.string() + ": " + ec.message()};
-    return finish();
-  }
-  core::AttributeMap keys{{"QueryRetrieveLevel", instance ? "IMAGE" : series ? "SERIES" : "STUDY"},
-                          {"StudyInstanceUID", study.str()}};
-  if (series) keys.set("SeriesInstanceUID", series->str());
-  if (instance) keys.set("SOPInstanceUID", instance->str());
+// The C-GET exchange shared by get() and get_header(): association, request, the
+// sub-operations (each handed to `on_store` and answered), the final response. Fills
+// `result` (status, counts, error); `final_status` says whether a final response arrived.
+void exchange(const ScuOptions& options, const Peer& peer, const core::AttributeMap& keys, const std::string& what,
+              GetResult& result, bool& final_status, const SubOperation& on_store) {
   DcmDataset identifier;
   if (std::string err = detail::put_attributes(keys, identifier); !err.empty()) {
     result.error = Error{ErrorClass::Permanent, what + ": " + err};
-    return finish();
+    return;
   }
   GetAssociation assoc;
   if (auto err = assoc.open(options, peer)) {
     result.error = Error{err->cls, what + ": " + err->message};
-    return finish();
+    return;
   }
   const T_ASC_PresentationContextID pres =
       ASC_findAcceptedPresentationContextID(assoc.get(), UID_GETStudyRootQueryRetrieveInformationModel);
@@ -212,9 +191,8 @@ GetResult get(const ScuOptions& options, const GetOptions& get_options, const Pe
   OFCondition cond = DIMSE_sendMessageUsingMemoryData(assoc.get(), pres, &request, nullptr, &identifier, nullptr, nullptr);
   if (cond.bad()) {
     result.error = detail::network_error(what + ": send", cond);
-    return finish();
+    return;
   }
-  const TempNaming& names = naming(get_options.host);
   const int timeout = clamp_seconds(options.dimse_timeout);
   bool broken = false;
   while (true) {
@@ -231,33 +209,7 @@ GetResult get(const ScuOptions& options, const GetOptions& get_options, const Pe
     }
     if (msg.CommandField == DIMSE_C_STORE_RQ) {
       T_DIMSE_C_StoreRQ& store = msg.msg.CStoreRQ;
-      const std::filesystem::path temp =
-          incoming / pipeline::temp_name(names.host, ::getpid(), names.random, temp_sequence.fetch_add(1));
-      uint16_t status = kSuccess;
-      DcmOutputFileStream* stream = nullptr;
-      cond = DIMSE_createFilestream(temp.c_str(), &store, assoc.get(), msg_pres, OFTrue, &stream);
-      if (cond.bad()) {
-        delete stream;
-        spdlog::error("dicom get: cannot create {}: {}", temp.string(), cond.text());
-        DIC_UL bytes = 0, pdvs = 0;
-        cond = DIMSE_ignoreDataSet(assoc.get(), DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
-        status = kOutOfResources;
-      } else {
-        T_ASC_PresentationContextID data_pres = msg_pres;
-        cond = DIMSE_receiveDataSetInFile(assoc.get(), DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
-        const OFCondition written = stream->status();
-        delete stream;
-        if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES)) {
-          std::filesystem::remove(temp, ec);
-        } else if (cond.bad() || written.bad()) {
-          std::filesystem::remove(temp, ec);
-          spdlog::error("dicom get: cannot write {}: {}", temp.string(), cond.bad() ? cond.text() : written.text());
-          cond = EC_Normal;
-          status = kOutOfResources;
-        } else {
-          status = place(get_options.storage_root, temp, store.AffectedSOPInstanceUID, peer, sink);
-        }
-      }
+      const uint16_t status = on_store(assoc.get(), msg_pres, store, timeout, cond);
       if (cond.bad()) {
         result.error = detail::network_error(what + ": receiving C-STORE sub-operation", cond);
         broken = true;
@@ -314,9 +266,136 @@ GetResult get(const ScuOptions& options, const GetOptions& get_options, const Pe
   }
   if (broken) assoc.abort();
   else assoc.release();
+}
+
+// DIMSE's progress callback: the bytes of the dataset received so far.
+void count_bytes(void* data, unsigned long bytes) { *static_cast<uint64_t*>(data) = bytes; }
+
+}  // namespace
+
+GetResult get(const ScuOptions& options, const GetOptions& get_options, const Peer& peer, const core::StudyUid& study,
+              const std::optional<core::SeriesUid>& series, const std::optional<core::SopInstanceUid>& instance,
+              const StoreScp::Sink& sink) {
+  detail::ensure_dcmtk_setup();
+  const auto started = std::chrono::steady_clock::now();
+  GetResult result;
+  bool final_status = false;
+  const std::string what = "C-GET of study " + study.str() + (series ? " series " + series->str() : std::string()) +
+                           (instance ? " instance " + instance->str() : std::string()) + " from " + describe(peer);
+  auto finish = [&]() {
+    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    result.outcome = detail::retrieve_outcome(result.error, final_status, result.status, result.completed,
+                                              result.failed, result.warning, what);
+    if (result.error) spdlog::warn("dicom: {}", result.error->message);
+    return result;
+  };
+  if (study.empty() || (series && series->empty()) || (instance && (instance->empty() || !series)) ||
+      get_options.storage_root.empty() || !sink) {
+    result.error = Error{ErrorClass::Permanent, what + ": empty UID, storage root or sink"};
+    return finish();
+  }
+  const std::filesystem::path incoming = get_options.storage_root / ".incoming";
+  std::error_code ec;
+  std::filesystem::create_directories(incoming, ec);
+  if (ec) {
+    result.error = Error{ErrorClass::Retryable, what + ": cannot create " + incoming.string() + ": " + ec.message()};
+    return finish();
+  }
+  core::AttributeMap keys{{"QueryRetrieveLevel", instance ? "IMAGE" : series ? "SERIES" : "STUDY"},
+                          {"StudyInstanceUID", study.str()}};
+  if (series) keys.set("SeriesInstanceUID", series->str());
+  if (instance) keys.set("SOPInstanceUID", instance->str());
+  const TempNaming& names = naming(get_options.host);
+  // Each sub-operation is written durably, the receiver's way, before it is answered.
+  auto durable = [&](T_ASC_Association* assoc, T_ASC_PresentationContextID msg_pres, T_DIMSE_C_StoreRQ& store,
+                     int timeout, OFCondition& cond) -> uint16_t {
+    const std::filesystem::path temp =
+        incoming / pipeline::temp_name(names.host, ::getpid(), names.random, temp_sequence.fetch_add(1));
+    std::error_code rm;
+    DcmOutputFileStream* stream = nullptr;
+    cond = DIMSE_createFilestream(temp.c_str(), &store, assoc, msg_pres, OFTrue, &stream);
+    if (cond.bad()) {
+      delete stream;
+      spdlog::error("dicom get: cannot create {}: {}", temp.string(), cond.text());
+      DIC_UL bytes = 0, pdvs = 0;
+      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+      return kOutOfResources;
+    }
+    T_ASC_PresentationContextID data_pres = msg_pres;
+    cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
+    const OFCondition written = stream->status();
+    delete stream;
+    if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES)) {
+      std::filesystem::remove(temp, rm);
+      return kSuccess;  // cond says the association broke
+    }
+    if (cond.bad() || written.bad()) {
+      std::filesystem::remove(temp, rm);
+      spdlog::error("dicom get: cannot write {}: {}", temp.string(), cond.bad() ? cond.text() : written.text());
+      cond = EC_Normal;
+      return kOutOfResources;
+    }
+    return place(get_options.storage_root, temp, store.AffectedSOPInstanceUID, peer, sink);
+  };
+  exchange(options, peer, keys, what, result, final_status, durable);
   if (result.ok)
     spdlog::info("dicom: {}: success, {} completed, {} stored, {} warnings", what, result.completed, result.stored,
                  result.warning);
+  return finish();
+}
+
+HeaderResult get_header(const ScuOptions& options, const Peer& peer, const core::StudyUid& study,
+                        const core::SeriesUid& series, const core::SopInstanceUid& instance) {
+  detail::ensure_dcmtk_setup();
+  const auto started = std::chrono::steady_clock::now();
+  HeaderResult out;
+  GetResult& result = out.get;
+  bool final_status = false;
+  const std::string what = "C-GET of the header of instance " + instance.str() + " (study " + study.str() + " series " +
+                           series.str() + ") from " + describe(peer);
+  auto finish = [&]() {
+    result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    result.outcome = detail::retrieve_outcome(result.error, final_status, result.status, result.completed,
+                                              result.failed, result.warning, what);
+    if (!result.error && result.ok && !out.header) {
+      // Success without the instance: the PACS did not send what it counts as sent.
+      result.ok = false;
+      result.error = Error{ErrorClass::Retryable, what + ": success, but no instance arrived"};
+      result.outcome = detail::retrieve_outcome(result.error, final_status, result.status, 0, result.failed,
+                                                result.warning, what);
+    }
+    return out;
+  };
+  if (study.empty() || series.empty() || instance.empty()) {
+    result.error = Error{ErrorClass::Permanent, what + ": empty UID"};
+    return finish();
+  }
+  const core::AttributeMap keys{{"QueryRetrieveLevel", "IMAGE"},
+                                {"StudyInstanceUID", study.str()},
+                                {"SeriesInstanceUID", series.str()},
+                                {"SOPInstanceUID", instance.str()}};
+  // Into memory only: nothing reaches the store or the ledger. C-GET cannot ask for less
+  // than the whole instance, so its pixel data travels too and counts in `bytes`.
+  auto in_memory = [&](T_ASC_Association* assoc, T_ASC_PresentationContextID msg_pres, T_DIMSE_C_StoreRQ& store,
+                       int timeout, OFCondition& cond) -> uint16_t {
+    T_ASC_PresentationContextID data_pres = msg_pres;
+    DcmDataset* dataset = nullptr;
+    uint64_t bytes = 0;
+    cond = DIMSE_receiveDataSetInMemory(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, &dataset, count_bytes, &bytes);
+    std::unique_ptr<DcmDataset> owned(dataset);
+    out.bytes += bytes;
+    if (cond.bad()) return kSuccess;  // cond says the association broke
+    if (!owned) return kOutOfResources;
+    if (out.header || instance.str() != store.AffectedSOPInstanceUID) {
+      // Not the instance asked for (a PACS that sends more): read, not kept.
+      spdlog::warn("dicom: {}: the PACS also sent instance {}; not kept", what, store.AffectedSOPInstanceUID);
+      return kSuccess;
+    }
+    out.header = detail::to_attributes(*owned);
+    return kSuccess;
+  };
+  exchange(options, peer, keys, what, result, final_status, in_memory);
+  if (!result.ok && !result.error) result.error = Error{ErrorClass::Retryable, what + ": no final response"};
   return finish();
 }
 

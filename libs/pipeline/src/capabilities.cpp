@@ -17,6 +17,33 @@ bool any_value(const std::vector<core::AttributeMap>& answers, const char* keywo
   return false;
 }
 
+// C-GET: yes when the instance arrived; unknown when the exchange broke on the network (or
+// the PACS was busy): that says nothing of C-GET; no for every answer of the PACS itself
+// (association or presentation context refused, a failure status, success with nothing
+// sent: dcmqrscp without a role-selection profile).
+void assess_get(const ProbeAnswers& a, PacsCapabilities& c) {
+  if (!a.get) {
+    if (a.images_run) c.notes.push_back("C-GET not tried: no instance listed at image level");
+    return;
+  }
+  const auto& g = *a.get;
+  if (g.arrived) {
+    c.c_get = true;
+    c.notes.push_back("C-GET of one instance into memory: it arrived (" + std::to_string(g.bytes) + " bytes)");
+    return;
+  }
+  switch (g.outcome.cls) {
+    case OutcomeClass::Unreachable:
+    case OutcomeClass::NetworkError:
+    case OutcomeClass::Busy:
+      c.notes.push_back("C-GET of one instance could not be judged: " + describe(g.outcome));
+      return;
+    default:
+      c.c_get = false;
+      c.notes.push_back("C-GET of one instance refused: " + describe(g.outcome));
+  }
+}
+
 }  // namespace
 
 std::string tri(const std::optional<bool>& v) { return !v ? "unknown" : *v ? "yes" : "no"; }
@@ -88,6 +115,7 @@ PacsCapabilities assess_probe(const ProbeAnswers& a) {
     }
   }
   if (a.images_run) c.image_level = !a.images_failed && any_value(a.images, "SOPInstanceUID");
+  assess_get(a, c);
   return c;
 }
 

@@ -270,3 +270,31 @@ TEST_CASE("A capped query splits by date, then by time range, then by modality")
   CHECK(hit_cap(3, true, false, std::nullopt));
   CHECK_FALSE(hit_cap(3, false, false, 0));
 }
+
+TEST_CASE("C-GET probed: yes when the instance arrived, no when the PACS refused, unknown on the network") {
+  ProbeAnswers a = dcmqrscp_like();
+  CHECK_FALSE(assess_probe(a).c_get.has_value());  // not tried
+  a.get = ProbeAnswers::GetTry{"1.2.1.1", true, make_outcome(OutcomeClass::Success, 0, "ok"), 525000};
+  PacsCapabilities yes = assess_probe(a);
+  CHECK(yes.c_get == true);
+  CHECK_THAT(Catch::Detail::stringify(yes.notes), Catch::Contains("arrived (525000 bytes)"));
+  // dcmqrscp without a role-selection profile: success, 0 sub-operations.
+  a.get = ProbeAnswers::GetTry{"1.2.1.1", false, make_outcome(OutcomeClass::NothingSent, 0, "0 sent"), 0};
+  CHECK(assess_probe(a).c_get == false);
+  a.get->outcome = make_outcome(OutcomeClass::SopClassRefused, 0, "no presentation context for C-GET");
+  PacsCapabilities no = assess_probe(a);
+  CHECK(no.c_get == false);
+  CHECK_THAT(Catch::Detail::stringify(no.notes), Catch::Contains("C-GET of one instance refused"));
+  a.get->outcome = make_outcome(OutcomeClass::SubOperationsFailed, 0xA702, "role refused");
+  CHECK(assess_probe(a).c_get == false);
+  for (OutcomeClass network : {OutcomeClass::Unreachable, OutcomeClass::NetworkError, OutcomeClass::Busy}) {
+    a.get->outcome = make_outcome(network, 0, "timeout");
+    PacsCapabilities u = assess_probe(a);
+    CHECK_FALSE(u.c_get.has_value());
+    CHECK_THAT(Catch::Detail::stringify(u.notes), Catch::Contains("could not be judged"));
+  }
+  // Pins still win.
+  PacsCapabilities pins;
+  pins.c_get = false;
+  CHECK(merge_pins(yes, pins).c_get == false);
+}

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "pacspull/core/attributes.hpp"
 #include "pacspull/core/ids.hpp"
 #include "pacspull/dicom/store_scp.hpp"
 #include "pacspull/dicom/types.hpp"
@@ -39,5 +40,24 @@ struct GetResult {
 GetResult get(const ScuOptions& options, const GetOptions& get_options, const Peer& peer, const core::StudyUid& study,
               const std::optional<core::SeriesUid>& series, const std::optional<core::SopInstanceUid>& instance,
               const StoreScp::Sink& sink);
+
+// One instance's header, C-GET into memory (the finder's sampled header and the capability
+// probe's C-GET test): nothing is written to the store, nothing reaches the ledger, no sink.
+struct HeaderResult {
+  // The instance's attributes as read.hpp reads a file (raw values, SpecificCharacterSet
+  // included, no bulk data, no sequences); nullopt when it did not arrive.
+  std::optional<core::AttributeMap> header;
+  // Dataset bytes that came over the wire: the whole instance, pixel data included (C-GET
+  // cannot ask for less), held in memory until its header is read.
+  uint64_t bytes = 0;
+  // Status, counts and outcome as get() gives them. A final Success without the instance is
+  // an error here; an instance that arrived under a failure status still gives `header`.
+  GetResult get;
+};
+
+// Bounded by `options` (connect, ACSE and DIMSE timeouts); never throws for the peer's
+// doing. Thread-safe as get() is.
+HeaderResult get_header(const ScuOptions& options, const Peer& peer, const core::StudyUid& study,
+                        const core::SeriesUid& series, const core::SopInstanceUid& instance);
 
 }  // namespace pacspull::dicom

@@ -1,8 +1,9 @@
 #pragma once
 // The capability probe of one PACS (issue 9 part 1): a handful of C-FINDs whose answers
 // say which optional keys it answers at study, series and image level, whether it
-// filters on ModalitiesInStudy, and whether it caps its answers. The verdict is
-// pipeline::assess_probe's; this file only asks.
+// filters on ModalitiesInStudy, and whether it caps its answers; and a C-GET of one
+// instance it lists at image level, into memory (nothing stored, nothing in the ledger):
+// whether C-GET works. The verdict is pipeline::assess_probe's; this file only asks.
 #include <string>
 
 #include "pacspull/dicom/types.hpp"
@@ -15,7 +16,8 @@ struct ProbeOptions {
   size_t max_answers = 2000;       // our own guard on the (wide) study query
 };
 
-// Runs the probe's queries; network failures land in the answers' *_failed flags.
+// Runs the probe's queries and the C-GET; network failures land in the answers' *_failed
+// flags and the C-GET's outcome.
 pipeline::ProbeAnswers probe_answers(const ScuOptions& options, const Peer& peer, const ProbeOptions& probe);
 
 }  // namespace pacspull::dicom

@@ -9,11 +9,13 @@
 // level C-FIND; whether to pre-filter series before the move.
 //
 // Pure: no I/O. The probe's raw answers come in as attribute maps.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pacspull/core/attributes.hpp"
+#include "pacspull/pipeline/outcome.hpp"
 
 namespace pacspull::pipeline {
 
@@ -29,7 +31,9 @@ struct PacsCapabilities {
   std::optional<bool> image_level;         // image-level C-FIND lists SOP Instance UIDs
   // C-FIND answer cap: nullopt unknown, 0 none seen, n: the PACS stops after n answers.
   std::optional<long> result_cap;
-  std::optional<bool> c_get;         // C-GET works (filled by the mover side, issue 9 part 6)
+  // C-GET works: the probe C-GETs one listed instance into memory (yes: it arrived; no: the
+  // PACS refused it or sent nothing; unknown: network error, or nothing to try).
+  std::optional<bool> c_get;
   std::optional<bool> series_move;   // series-level C-MOVE works (idem)
   std::optional<std::string> timezone_offset;  // TimezoneOffsetFromUTC, "+0800", if the PACS tells
   std::vector<std::string> notes;    // what the probe saw, for `pullctl pacs probe`
@@ -57,6 +61,14 @@ struct ProbeAnswers {
   std::vector<core::AttributeMap> images;
   bool images_failed = false;
   bool images_run = false;
+  // C-GET of one of those instances into memory (nullopt: not tried, nothing listed).
+  struct GetTry {
+    std::string instance;  // SOP Instance UID asked for
+    bool arrived = false;  // the instance came back on our association
+    Outcome outcome;       // the adapter's classification of the exchange
+    uint64_t bytes = 0;    // bytes that came over the wire
+  };
+  std::optional<GetTry> get;
 };
 
 PacsCapabilities assess_probe(const ProbeAnswers& a);
