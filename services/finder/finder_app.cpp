@@ -11,6 +11,7 @@
 #include "messages.hpp"
 #include "ris_poller.hpp"
 #include "study_state_proto.hpp"
+#include "pacspull/dicom/get.hpp"
 #include "pacspull/dicom/probe.hpp"
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
@@ -67,8 +68,13 @@ void FinderApp::run() {
     ctx_.metrics->gauge("pacspull_finder_config_warnings", "contradictions between finder.modalities and the rules")
         .Set(static_cast<double>(warnings.size()));
   }
-  for (const auto& p : ctx_.config.pacs)  // at 0, so per-PACS error alerts see every PACS
+  for (const auto& p : ctx_.config.pacs) {  // at 0, so per-PACS error alerts see every PACS
     ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", p.name}});
+    ctx_.metrics->counter("pacspull_finder_sampled_headers_total",
+                          "instance headers C-GET to judge a series before the move", {{"pacs", p.name}});
+    ctx_.metrics->counter("pacspull_finder_sampled_bytes_total", "bytes of instances C-GET for a sampled header",
+                          {{"pacs", p.name}});
+  }
   rpc::Server server(ctx_.ports.grpc_port, {this});
   // The RIS on its own thread: a RIS that hangs never delays the PACS polls below.
   std::unique_ptr<RisPoller> ris = ctx_.config.ris ? std::make_unique<RisPoller>(ctx_) : nullptr;
@@ -277,6 +283,7 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
                   " series: study not judged this poll");
   std::vector<pipeline::SeriesInfo> infos;
   std::vector<std::string> modalities;
+  std::map<std::string, std::vector<core::AttributeMap>> listed;  // series uid -> its image-level answers
   for (auto& a : r.matches) {
     const std::string series_uid = a.trimmed("SeriesInstanceUID");
     if (series_uid.empty()) return failed("a series of study " + uid + " has no SeriesInstanceUID: study not judged");
@@ -295,6 +302,7 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
       count = static_cast<long>(sops.size());
       a.set("NumberOfSeriesRelatedInstances", std::to_string(*count));
       if (plan.plan.series_filter) take_header(plan, a, ir.matches);
+      listed[series_uid] = std::move(ir.matches);
     }
     if (plan.plan.series_filter && !counted_by_images && !pipeline::header_answered(a) &&
         rules::family_of(cfg.rules, a.trimmed("Modality")) == rules::Family::Ct &&
@@ -310,6 +318,7 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
         ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
       } else {
         take_header(plan, a, ir.matches);
+        listed[series_uid] = std::move(ir.matches);
       }
     }
     const std::string modality = a.trimmed("Modality");
@@ -317,6 +326,7 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
       modalities.push_back(modality);
     infos.push_back({series_uid, modality, count});
   }
+  if (plan.plan.series_filter && samples_headers(plan)) sample_headers(pacs, uid, study, r.matches, listed);
   if (study.trimmed("ModalitiesInStudy").empty()) {
     std::string joined;
     for (const auto& m : modalities) joined += (joined.empty() ? "" : "\\") + m;
@@ -344,10 +354,78 @@ bool FinderApp::learn_series(const config::PacsNode& pacs, const PacsPlan& plan,
   return true;
 }
 
+bool FinderApp::samples_headers(const PacsPlan& plan) const {
+  const std::string& mode = ctx_.config.finder.sample_headers;
+  if (mode == "off" || !plan.capabilities.image_level.value_or(false)) return false;
+  // auto: where the probe saw C-GET work; on: unless it saw C-GET refused.
+  return mode == "on" ? plan.capabilities.c_get.value_or(true) : plan.capabilities.c_get.value_or(false);
+}
+
+void FinderApp::sample_headers(const config::PacsNode& pacs, const std::string& uid, const core::AttributeMap& study,
+                               std::vector<core::AttributeMap>& series,
+                               const std::map<std::string, std::vector<core::AttributeMap>>& listed) {
+  const auto& cfg = ctx_.config;
+  // A DX-family series moves the study whole: no header can change that.
+  for (const auto& a : series)
+    if (rules::family_of(cfg.rules, a.trimmed("Modality")) == rules::Family::Dx) return;
+  for (auto& a : series) {
+    if (!pipeline::wants_sample(cfg.rules, a, study)) continue;
+    const std::string series_uid = a.trimmed("SeriesInstanceUID");
+    const std::string key = pacs.name + "\n" + series_uid;
+    samples_seen_.insert(key);
+    if (auto hit = samples_.find(key); hit != samples_.end()) {
+      pipeline::merge_sample(a, hit->second);  // sampled at an earlier poll: a series' header does not change
+      continue;
+    }
+    auto skipped = [&](const std::string& why) {
+      // Never blocks: without its header the series simply moves (integrity first).
+      spdlog::warn("finder: PACS {}: sampled header of series {} of study {}: {}; the series moves unless judged "
+                   "without it",
+                   pacs.name, series_uid, uid, why);
+      ctx_.metrics->counter("pacspull_finder_query_errors_total", "C-FIND failures", {{"pacs", pacs.name}}).Increment();
+    };
+    std::optional<std::string> sop;
+    if (auto it = listed.find(series_uid); it != listed.end()) sop = pipeline::sample_instance(it->second);
+    if (!sop) {
+      dicom::FindResult ir = dicom::find(scu_options(cfg, 1), peer_of(pacs.node), dicom::QueryLevel::Image,
+                                         pipeline::image_query_keys(uid, series_uid));
+      if (ir.error) {
+        skipped("image-level C-FIND for an instance to sample failed: " + rules::Text::from_utf8(ir.error->message).str());
+        continue;
+      }
+      sop = pipeline::sample_instance(ir.matches);
+      if (!sop) {
+        skipped("no instance listed at image level");
+        continue;
+      }
+    }
+    dicom::HeaderResult got = dicom::get_header(scu_options(cfg), peer_of(pacs.node), core::StudyUid(uid),
+                                                core::SeriesUid(series_uid), core::SopInstanceUid(*sop));
+    ctx_.metrics
+        ->counter("pacspull_finder_sampled_bytes_total", "bytes of instances C-GET for a sampled header", {{"pacs", pacs.name}})
+        .Increment(static_cast<double>(got.bytes));
+    if (!got.header) {
+      skipped("C-GET of instance " + *sop + " failed: " + rules::Text::from_utf8(pipeline::describe(got.get.outcome)).str());
+      continue;
+    }
+    ctx_.metrics
+        ->counter("pacspull_finder_sampled_headers_total", "instance headers C-GET to judge a series before the move",
+                  {{"pacs", pacs.name}})
+        .Increment();
+    pipeline::merge_sample(a, *got.header);
+    spdlog::info("finder: PACS {}: sampled the header of series {} of study {} (instance {}, {} bytes): ImageType {}, "
+                 "SliceThickness {}",
+                 pacs.name, series_uid, uid, *sop, got.bytes, rules::Text::ascii(a.trimmed("ImageType")).str(),
+                 rules::Text::ascii(a.trimmed("SliceThickness")).str());
+    samples_.emplace(key, std::move(*got.header));
+  }
+}
+
 PollSummary FinderApp::poll_once() {
   std::lock_guard lock(poll_mu_);
   PollSummary summary;
   const auto& cfg = ctx_.config;
+  samples_seen_.clear();
   // StudyDate is the hospital's wall clock: the window is made of local dates.
   const core::Time now = ctx_.clock->now();
   const pipeline::DateWindow window = pipeline::query_window(now, cfg.zone, cfg.finder.crossday);
@@ -397,6 +475,8 @@ PollSummary FinderApp::poll_once() {
   }
   summary.found = static_cast<int>(merged.size());
   ctx_.metrics->counter("pacspull_finder_polls_total", "poll cycles").Increment();
+  // Sampled headers are kept while their series are still asked about (the date window).
+  std::erase_if(samples_, [&](const auto& e) { return !samples_seen_.count(e.first); });
 
   const pipeline::FingerprintPolicy fp_policy{cfg.finder.stable_polls,
                                               std::chrono::duration_cast<core::Seconds>(cfg.finder.stable_min_age)};

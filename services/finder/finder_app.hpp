@@ -9,6 +9,8 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
+#include <vector>
 
 #include "messages.hpp"
 #include "pacspull/finder/v1/finder.grpc.pb.h"
@@ -60,10 +62,22 @@ class FinderApp : public finder::v1::Finder::Service {
   // counts, fingerprint and series choice. False when the query failed.
   bool learn_series(const config::PacsNode& pacs, const PacsPlan& plan, const std::string& uid,
                     core::AttributeMap& study, ledger::FoundStudy& s, PollSummary& summary);
+  // finder.sample_headers for one PACS: off; auto (C-GET probed yes); on (unless probed no).
+  bool samples_headers(const PacsPlan& plan) const;
+  // Where the PACS answered no image header: C-GETs ONE instance (into memory) of each CT
+  // series whose verdict it could change (pipeline::wants_sample) and merges its header into
+  // the series answer. A failed sample is a warning: the series moves without it.
+  void sample_headers(const config::PacsNode& pacs, const std::string& uid, const core::AttributeMap& study,
+                      std::vector<core::AttributeMap>& series,
+                      const std::map<std::string, std::vector<core::AttributeMap>>& listed);
 
   runtime::Context& ctx_;
   std::mutex poll_mu_;  // one poll at a time (timer or PollNow)
   std::map<std::string, PacsPlan> plans_;  // by PACS name; under poll_mu_
+  // Sampled headers by "pacs\nseries uid", kept while the series is seen by the polls (a
+  // series is sampled once, not every poll); under poll_mu_.
+  std::map<std::string, core::AttributeMap> samples_;
+  std::set<std::string> samples_seen_;
 };
 
 }  // namespace pacspull::services

@@ -570,7 +570,7 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
 
   const YAML::Node f = root["finder"];
   r.only(f, "finder", {"poll_interval", "crossday", "modalities", "fixed_delay", "grpc_port", "grpc_bind", "metrics_port",
-                       "series_filter", "stable_polls", "stable_min_age", "probe"});
+                       "series_filter", "sample_headers", "stable_polls", "stable_min_age", "probe"});
   r.duration(f, "finder", "poll_interval", c.finder.poll_interval);
   r.integer(f, "finder", "crossday", c.finder.crossday, -30, 0);
   c.finder.modalities_set = env.count("PACSPULL_FINDER_MODALITIES") > 0 ||
@@ -582,6 +582,9 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
   r.text(f, "finder", "series_filter", c.finder.series_filter);
   if (c.finder.series_filter != "auto" && c.finder.series_filter != "on" && c.finder.series_filter != "off")
     r.error(f["series_filter"], "'finder.series_filter' must be auto, on or off, not '" + c.finder.series_filter + "'");
+  r.text(f, "finder", "sample_headers", c.finder.sample_headers);
+  if (c.finder.sample_headers != "auto" && c.finder.sample_headers != "on" && c.finder.sample_headers != "off")
+    r.error(f["sample_headers"], "'finder.sample_headers' must be auto, on or off, not '" + c.finder.sample_headers + "'");
   r.integer(f, "finder", "stable_polls", c.finder.stable_polls, 1, 100);
   r.duration(f, "finder", "stable_min_age", c.finder.stable_min_age);
   read_flag(r, f, "finder", "probe", c.finder.probe);

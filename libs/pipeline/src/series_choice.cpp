@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pacspull/rules/text.hpp"
+
 namespace pacspull::pipeline {
 
 bool header_answered(const core::AttributeMap& series) { return !series.trimmed("ImageType").empty(); }
@@ -26,7 +28,10 @@ core::AttributeMap series_query_keys(const std::string& study_uid, bool header) 
 }
 
 core::AttributeMap image_query_keys(const std::string& study_uid, const std::string& series_uid) {
-  core::AttributeMap keys{{"StudyInstanceUID", study_uid}, {"SeriesInstanceUID", series_uid}, {"SOPInstanceUID", ""}};
+  core::AttributeMap keys{{"StudyInstanceUID", study_uid},
+                          {"SeriesInstanceUID", series_uid},
+                          {"SOPInstanceUID", ""},
+                          {"InstanceNumber", ""}};  // which instance to sample (the middle one)
   for (const char* k : kHeaderKeys) keys.set(k, "");
   return keys;
 }
@@ -74,7 +79,71 @@ std::string safe_drop(const rules::Verdict& v, const core::AttributeMap& attrs, 
   return "";
 }
 
+// The series answer as the rules read it: the study's description and character set added
+// where the series answer has none.
+core::AttributeMap with_study(const core::AttributeMap& s, const core::AttributeMap& study) {
+  core::AttributeMap attrs = s;
+  for (const char* k : {"StudyDescription", "SpecificCharacterSet"})
+    if (attrs.trimmed(k).empty() && !study.trimmed(k).empty()) attrs.set(k, study.trimmed(k));
+  return attrs;
+}
+
 }  // namespace
+
+bool wants_sample(const rules::RuleSet& rs, const core::AttributeMap& series, const core::AttributeMap& study,
+                  long min_instances) {
+  if (header_answered(series) || rules::family_of(rs, series.trimmed("Modality")) != rules::Family::Ct) return false;
+  const std::optional<long> n = series.integer("NumberOfSeriesRelatedInstances");
+  if (!n || *n < min_instances) return false;
+  const core::AttributeMap attrs = with_study(series, study);
+  const rules::Verdict v = rules::evaluate(rs, rules::Level::Series, attrs);
+  // Left behind already for a reason the header cannot undo: the sample would not pay.
+  return v.pass || safe_drop(v, attrs, false).empty();
+}
+
+std::optional<std::string> sample_instance(const std::vector<core::AttributeMap>& images) {
+  std::vector<std::pair<long, std::string>> numbered;
+  std::optional<std::string> first;
+  for (const auto& i : images) {
+    std::string sop = i.trimmed("SOPInstanceUID");
+    if (sop.empty()) continue;
+    if (!first) first = sop;
+    if (auto n = i.integer("InstanceNumber")) numbered.emplace_back(*n, std::move(sop));
+  }
+  if (numbered.empty()) return first;
+  std::sort(numbered.begin(), numbered.end());
+  return numbered[(numbered.size() - 1) / 2].second;
+}
+
+namespace {
+constexpr const char* kSampleTexts[] = {"SeriesDescription", "BodyPartExamined", "ProtocolName"};
+}  // namespace
+
+void merge_sample(core::AttributeMap& series, const core::AttributeMap& header) {
+  for (const char* k : kHeaderKeys) series.set(k, std::string(header.get(k).value_or("")));
+  std::vector<const char*> taken;
+  for (const char* k : kSampleTexts)
+    if (series.trimmed(k).empty() && !header.trimmed(k).empty()) taken.push_back(k);
+  if (taken.empty()) return;
+  const std::string answer_cs = series.trimmed("SpecificCharacterSet");
+  const std::string header_cs = header.trimmed("SpecificCharacterSet");
+  bool own_non_ascii = false;
+  for (const auto& [k, v] : series.all())
+    if (k != "SpecificCharacterSet" && rules::needs_raw_record(v)) own_non_ascii = true;
+  if (answer_cs == header_cs || !own_non_ascii) {
+    for (const char* k : taken) series.set(k, std::string(*header.get(k)));
+    series.set("SpecificCharacterSet", std::string(header.get("SpecificCharacterSet").value_or("")));
+    return;
+  }
+  // Two character sets in one answer: each text decoded under its own, all held as UTF-8.
+  std::vector<std::pair<std::string, std::string>> converted;
+  for (const auto& [k, v] : series.all())
+    if (k != "SpecificCharacterSet" && rules::needs_raw_record(v))
+      converted.emplace_back(k, rules::Text::decode(v, answer_cs).str());
+  for (const char* k : taken) converted.emplace_back(k, rules::Text::decode(*header.get(k), header_cs).str());
+  for (auto& [k, v] : converted) series.set(k, std::move(v));
+  series.set("SpecificCharacterSet", "ISO_IR 192");
+}
 
 SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::AttributeMap>& series,
                            const core::AttributeMap& study) {
@@ -101,9 +170,7 @@ SeriesChoice choose_series(const rules::RuleSet& rs, const std::vector<core::Att
       out.reason = "DX family (" + s.trimmed("Modality") + "): whole study";
       return out;
     }
-    core::AttributeMap attrs = s;
-    for (const char* k : {"StudyDescription", "SpecificCharacterSet"})
-      if (attrs.trimmed(k).empty() && !study.trimmed(k).empty()) attrs.set(k, study.trimmed(k));
+    core::AttributeMap attrs = with_study(s, study);
     rules::Verdict v = rules::evaluate(rs, rules::Level::Series, attrs);
     std::string why = safe_drop(v, attrs, thickness_answered);
     if (why.empty() && !v.pass && v.rule == "chest") {

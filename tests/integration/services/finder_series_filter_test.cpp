@@ -1,11 +1,13 @@
 // The real finder's series-level filtering before the move (issue 9 part 3: bytes pulled
 // over bytes dispatched) against real PACS holding the generated day: Orthanc (answers the
 // image header, ImageType and SliceThickness, at series level) and DCMTK's dcmqrscp
-// (Modality only; counts from the image-level SOP list). For every study the day expects
-// to compute, every series the filter will hand on is in the move request (or the study
-// moves whole); the scouts never move; with Orthanc, the thicker passing series and the
-// series whose empty SliceThickness implies 30 mm stay behind too. Real PostgreSQL and
-// nats-server from tests/run.sh.
+// (Modality only; counts from the image-level SOP list; C-GET works, so the finder samples
+// one instance header per CT series, into memory). For every study the day expects to
+// compute, every series the filter will hand on is in the move request (or the study moves
+// whole); the scouts never move; on both, the thicker passing series and the series whose
+// empty SliceThickness implies 30 mm stay behind too, and the head CT and the 3D
+// reconstruction are settled unsupported without a move. The probe says C-GET works on
+// both. Real PostgreSQL and nats-server from tests/run.sh.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
@@ -60,11 +62,21 @@ std::map<std::string, std::string> finder_events(const std::string& url) {
   return out;
 }
 
+// The probe's C-GET verdict stored for the PACS: "yes", "no" or "unknown".
+std::string probed_c_get(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::read_transaction t(c);
+  auto r = t.exec("SELECT c_get FROM pacs_capabilities");
+  if (r.size() != 1) return "no row";
+  return r[0][0].is_null() ? "unknown" : r[0][0].as<bool>() ? "yes" : "no";
+}
+
 // Runs the finder against one PACS until every candidate study of the day is queued;
 // returns the requests and the finder's log text.
 std::map<std::string, Request> run_finder(const fs::path& dir, const std::string& ae, uint16_t port,
                                           const nlohmann::json& manifest, std::string& log_text,
-                                          std::map<std::string, std::string>& events) {
+                                          std::map<std::string, std::string>& events, std::string& c_get,
+                                          const std::string& finder_options = "") {
   std::set<std::string> candidates;
   for (const auto& s : manifest["studies"])
     if (s["expected"]["state"] != "not_pulled") candidates.insert(s["study_instance_uid"].get<std::string>());
@@ -77,7 +89,7 @@ std::map<std::string, Request> run_finder(const fs::path& dir, const std::string
                         << "pacs:\n  - {name: pacs, ae_title: " << ae << ", host: 127.0.0.1, port: " << port << "}\n"
                         << "ai_node: {ae_title: AI, host: 127.0.0.1, port: 2}\n"
                         // finder.series_filter left at its default (auto).
-                        << "finder: {poll_interval: 1s, crossday: -1, stable_polls: 2, "
+                        << "finder: {" << finder_options << "poll_interval: 1s, crossday: -1, stable_polls: 2, "
                         << "stable_min_age: 1s, grpc_port: " << free_tcp_port()
                         << ", metrics_port: " << free_tcp_port() << "}\n";
   fs::path log = dir / "finder.log";
@@ -98,6 +110,7 @@ std::map<std::string, Request> run_finder(const fs::path& dir, const std::string
   finder.signal(SIGTERM);
   finder.wait(std::chrono::seconds(30));
   events = finder_events(db.url());
+  c_get = probed_c_get(db.url());
   log_text = read_file(log);
   INFO(log_tail(log, 6000));
   REQUIRE(all);
@@ -142,11 +155,14 @@ TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker 
   OrthancPacs pacs(dir / "pacs", "HDRPACS", {});
   pacs.upload(dir / "day" / "initial");
   pacs.upload(dir / "day" / "late");
-  std::string log;
+  std::string log, c_get;
   std::map<std::string, std::string> events;
-  auto got = run_finder(dir, "HDRPACS", pacs.dicom_port(), manifest, log, events);
+  auto got = run_finder(dir, "HDRPACS", pacs.dicom_port(), manifest, log, events, c_get);
   // Defaults: Orthanc answers series queries well, so auto filters series before the move.
   CHECK_THAT(log, Catch::Contains("series filtered before the move"));
+  // The probe C-GETs one instance: Orthanc sends it. It answers the header itself: no sample.
+  CHECK(c_get == "yes");
+  CHECK(log.find("sampled the header") == std::string::npos);
 
   const std::string lost = lost_series(manifest, got);
   INFO("studies whose dispatched series would not move:" << lost);
@@ -182,7 +198,7 @@ TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker 
     if (s["expected"]["state"] == "completed") CHECK(got[s["study_instance_uid"].get<std::string>()].state == "queued");
 }
 
-TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series that may be handed on moves") {
+TEST_CASE("dcmqrscp answers no header: one sampled header per CT series judges it as on Orthanc") {
   fs::path dir = make_temp_dir("pacspull-series-filter-qr");
   struct Cleanup {
     fs::path dir;
@@ -193,16 +209,78 @@ TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series
   } cleanup{dir};
   nlohmann::json manifest;
   std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
-  std::string log;
+  std::string log, c_get;
   std::map<std::string, std::string> events;
   std::map<std::string, Request> got;
   {
     DcmQrScpPeer pacs(dir / "dcmqrscp", "QRSCP", {});  // no C-MOVE destination: nothing is moved here
     pacs.upload(dir / "day" / "initial");
     pacs.upload(dir / "day" / "late");
-    got = run_finder(dir, pacs.ae_title(), pacs.port(), manifest, log, events);
+    got = run_finder(dir, pacs.ae_title(), pacs.port(), manifest, log, events, c_get);
     pacs.stop();
   }
+  // The probe's C-GET of one instance arrived (the peer has a role-selection profile).
+  CHECK(c_get == "yes");
+  // Headers were sampled (finder.sample_headers at its default, auto), into memory only.
+  CHECK_THAT(log, Catch::Contains("sampled the header of series"));
+  std::error_code ec;
+  size_t stored = 0;
+  if (fs::exists(dir / "store"))
+    for (auto it = fs::recursive_directory_iterator(dir / "store", ec); it != fs::recursive_directory_iterator(); ++it)
+      if (it->is_regular_file()) ++stored;
+  CHECK(stored == 0);
+
+  const std::string lost = lost_series(manifest, got);
+  INFO("studies whose dispatched series would not move:" << lost);
+  CHECK(lost.empty());
+  // e2e01: the scout stays by count; with its sampled header the 5 mm series stays too.
+  const auto& chest = study(manifest, "e2e01_chest_ct");
+  const Request& c = got[chest["study_instance_uid"].get<std::string>()];
+  CHECK(c.series == std::set<std::string>{series_uid(chest, 2)});
+  // e2e19: SliceThickness 0 (75 images: 4 mm) moves; 5 mm and empty/10 images (30 mm) stay.
+  const auto& lies = study(manifest, "e2e19_thickness_lies");
+  const Request& l = got[lies["study_instance_uid"].get<std::string>()];
+  CHECK(l.series == std::set<std::string>{series_uid(lies, 1)});
+  CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
+  // The head CT (BodyPartExamined HEAD) and the 3D reconstruction (DERIVED\SECONDARY),
+  // judged on their sampled headers: settled unsupported, never moved.
+  const std::string head = study(manifest, "e2e02_head_ct")["study_instance_uid"];
+  INFO("head CT, finder events:\n" << events[head]);
+  CHECK(got[head].state == "unsupported");
+  CHECK_THAT(events[head], Catch::Contains("series-filtered: filter because BodyPartExamined HEAD") &&
+                               Catch::Contains("unsupported: "));
+  CHECK(("\n" + events[head]).find("\nstable: ") == std::string::npos);
+  const std::string recon = study(manifest, "e2e21_shared_accession_3d")["study_instance_uid"];
+  INFO("3D reconstruction, finder events:\n" << events[recon]);
+  CHECK(got[recon].state == "unsupported");
+  CHECK_THAT(events[recon], Catch::Contains("series-filtered: ") && Catch::Contains("ImageType"));
+  // Every study the day computes was queued, none settled by the finder.
+  for (const auto& s : manifest["studies"])
+    if (s["expected"]["state"] == "completed") CHECK(got[s["study_instance_uid"].get<std::string>()].state == "queued");
+}
+
+TEST_CASE("dcmqrscp with finder.sample_headers off: every CT series that may be handed on moves whole") {
+  fs::path dir = make_temp_dir("pacspull-series-filter-qr-off");
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  nlohmann::json manifest;
+  std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
+  std::string log, c_get;
+  std::map<std::string, std::string> events;
+  std::map<std::string, Request> got;
+  {
+    DcmQrScpPeer pacs(dir / "dcmqrscp", "QRSCP", {});
+    pacs.upload(dir / "day" / "initial");
+    pacs.upload(dir / "day" / "late");
+    got = run_finder(dir, pacs.ae_title(), pacs.port(), manifest, log, events, c_get, "sample_headers: off, ");
+    pacs.stop();
+  }
+  CHECK(log.find("sampled the header") == std::string::npos);
   const std::string lost = lost_series(manifest, got);
   INFO("studies whose dispatched series would not move:" << lost);
   CHECK(lost.empty());
@@ -210,18 +288,11 @@ TEST_CASE("dcmqrscp answers no header: scouts stay behind by count, every series
   const Request& c = got[chest["study_instance_uid"].get<std::string>()];
   CHECK_FALSE(moves(c, series_uid(chest, 0)));  // the 2-image scout
   CHECK(moves(c, series_uid(chest, 1)));         // 5 mm: its header is unseen, it may be the thinnest
-  // Without a header the 10-image series with no thickness may be thin: it moves.
-  const auto& lies = study(manifest, "e2e19_thickness_lies");
-  const Request& l = got[lies["study_instance_uid"].get<std::string>()];
-  CHECK(moves(l, series_uid(lies, 2)));
-  CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
-  // No BodyPartExamined or header at series level: the head CT and the 3D reconstruction
-  // are not judged fully, so they move whole and the filter decides after receipt.
+  // No BodyPartExamined or header: the head CT and the 3D reconstruction move whole.
   for (const char* key : {"e2e02_head_ct", "e2e21_shared_accession_3d"}) {
     const std::string uid = study(manifest, key)["study_instance_uid"];
     INFO(key << ", finder events:\n" << events[uid]);
     CHECK(got[uid].state == "queued");
     CHECK(got[uid].series.empty());
-    CHECK(events[uid].find("unsupported: ") == std::string::npos);
   }
 }

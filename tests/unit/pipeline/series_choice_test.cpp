@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "pacspull/pipeline/series_choice.hpp"
+#include "pacspull/rules/text.hpp"
 
 using namespace pacspull;
 using namespace pacspull::pipeline;
@@ -214,4 +215,134 @@ TEST_CASE("The finder's query keys and the header taken from one image-level ans
   // A series answer with its own header keeps it.
   CHECK_FALSE(take_header(s, {core::AttributeMap{{"ImageType", "DERIVED"}, {"SliceThickness", "5"}}}).has_value());
   CHECK(s.trimmed("SliceThickness") == "1.25");
+}
+
+namespace {
+
+// What dcmqrscp answers at series level (Modality; the count from the image-level SOP list).
+core::AttributeMap bare(const std::string& uid, long count, const std::string& modality = "CT") {
+  return {{"SeriesInstanceUID", uid}, {"Modality", modality}, {"NumberOfSeriesRelatedInstances", std::to_string(count)}};
+}
+
+// The header of one instance as C-GET brings it (raw values, its own SpecificCharacterSet).
+core::AttributeMap header(const std::string& thickness, const std::string& image_type = "ORIGINAL\\PRIMARY\\AXIAL",
+                          const std::string& description = "CHEST", const std::string& body = "CHEST",
+                          const std::string& charset = "") {
+  core::AttributeMap h{{"SOPInstanceUID", "9.9"}, {"Modality", "CT"},        {"ImageType", image_type},
+                       {"SliceThickness", thickness}, {"SeriesDescription", description}, {"BodyPartExamined", body},
+                       {"ProtocolName", "ROUTINE"}, {"ConvolutionKernel", "B70f"}, {"PatientName", "DOE^JOHN"}};
+  if (!charset.empty()) h.set("SpecificCharacterSet", charset);
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("Sampled headers: which series a sample can change, and which instance is sampled") {
+  rules::RuleSet rs;
+  CHECK(wants_sample(rs, bare("thin", 40), {}));
+  CHECK(wants_sample(rs, bare("ten", kSampleMinInstances), {}));
+  CHECK_FALSE(wants_sample(rs, bare("scout", 2), {}));  // a scout by count: left behind without a header
+  CHECK_FALSE(wants_sample(rs, bare("few", kSampleMinInstances - 1), {}));
+  CHECK_FALSE(wants_sample(rs, core::AttributeMap{{"SeriesInstanceUID", "n"}, {"Modality", "CT"}}, {}));  // no count
+  CHECK_FALSE(wants_sample(rs, bare("dx", 40, "DX"), {}));
+  CHECK_FALSE(wants_sample(rs, bare("mr", 40, "MR"), {}));
+  CHECK_FALSE(wants_sample(rs, ct("hdr", 1, 40, "1"), {}));  // the PACS answered the header
+  core::AttributeMap head = bare("head", 40);
+  head.set("BodyPartExamined", "HEAD");  // left behind already, whatever its header says
+  CHECK_FALSE(wants_sample(rs, head, {}));
+  CHECK(wants_sample(rs, bare("many", 400), {}, 500) == false);  // a site's own threshold
+
+  // The middle InstanceNumber, else the first listed.
+  std::vector<core::AttributeMap> images;
+  for (int n : {5, 1, 4, 2, 3})
+    images.push_back({{"SOPInstanceUID", "1.9." + std::to_string(n)}, {"InstanceNumber", std::to_string(n)}});
+  CHECK(sample_instance(images) == std::optional<std::string>("1.9.3"));
+  images.push_back({{"SOPInstanceUID", "1.9.6"}, {"InstanceNumber", "6"}});
+  CHECK(sample_instance(images) == std::optional<std::string>("1.9.3"));  // even count: the lower middle
+  CHECK(sample_instance({core::AttributeMap{{"SOPInstanceUID", "a"}}, core::AttributeMap{{"SOPInstanceUID", "b"}}}) ==
+        std::optional<std::string>("a"));
+  CHECK_FALSE(sample_instance({core::AttributeMap{{"InstanceNumber", "1"}}}).has_value());
+  CHECK_FALSE(sample_instance({}).has_value());
+}
+
+TEST_CASE("Sampled headers judge a dcmqrscp day as an Orthanc one: thicker, head CT and 3D series stay behind") {
+  rules::RuleSet rs;
+  // e2e01 on dcmqrscp: scout (2), 5 mm (12), 1 mm (40); nothing but Modality answered.
+  std::vector<core::AttributeMap> s{bare("scout", 2), bare("thick", 12), bare("thin", 40)};
+  CHECK(choose_series(rs, s, {}).move.size() == 2);  // without headers: both may be the thinnest
+  merge_sample(s[1], header("5"));
+  merge_sample(s[2], header("1"));
+  CHECK(header_answered(s[2]));
+  CHECK(s[2].trimmed("ConvolutionKernel") == "B70f");
+  CHECK_FALSE(s[2].has("PatientName"));  // only what the series rules read is merged
+  SeriesChoice c = choose_series(rs, s, {});
+  REQUIRE_FALSE(c.whole_study);
+  CHECK(c.move == std::vector<std::string>{"thin"});
+  CHECK_THAT(why_dropped(c, "thick"), Catch::Contains("filter will select series thin"));
+
+  // e2e02: a head CT, its only series; the sample says BodyPartExamined HEAD: settled.
+  std::vector<core::AttributeMap> h{bare("head", 20)};
+  merge_sample(h[0], header("1", "ORIGINAL\\PRIMARY\\AXIAL", "AXIAL 1.0", "HEAD"));
+  SeriesChoice hc = choose_series(rs, h, {});
+  CHECK(hc.none_pass);
+  CHECK_THAT(why_dropped(hc, "head"), Catch::Contains("BodyPartExamined HEAD"));
+
+  // e2e21: a 3D reconstruction, DERIVED\SECONDARY: settled.
+  std::vector<core::AttributeMap> r{bare("vr", 12)};
+  merge_sample(r[0], header("1", "DERIVED\\SECONDARY\\AXIAL", "CHEST VR"));
+  CHECK(choose_series(rs, r, {}).none_pass);
+
+  // A series the answer describes keeps its own text; only missing texts are taken.
+  core::AttributeMap own = bare("own", 40);
+  own.set("SeriesDescription", "LUNG 1.0");
+  merge_sample(own, header("1", "ORIGINAL\\PRIMARY\\AXIAL", "OTHER", ""));
+  CHECK(own.trimmed("SeriesDescription") == "LUNG 1.0");
+  CHECK(own.trimmed("ProtocolName") == "ROUTINE");
+  CHECK(own.trimmed("BodyPartExamined").empty());
+  // A header without SliceThickness: empty, as the filter reads it.
+  core::AttributeMap no_thickness = bare("nt", 40);
+  core::AttributeMap nt = header("");
+  nt.set("SliceThickness", "");
+  merge_sample(no_thickness, nt);
+  CHECK(no_thickness.has("SliceThickness"));
+  CHECK(no_thickness.trimmed("SliceThickness").empty());
+}
+
+TEST_CASE("Sampled headers: texts read under the instance's own character set (GB18030, windows-1251)") {
+  rules::RuleSet rs;
+  // e2e05-like: GB18030 declared, BodyPartExamined empty, SeriesDescription 胸部 1.0 (bytes
+  // D0 D8 B2 BF), the chest keyword 胸 only in that text.
+  const std::string gb = "\xD0\xD8\xB2\xBF 1.0";
+  core::AttributeMap s = bare("gb", 40);
+  merge_sample(s, header("1", "ORIGINAL\\PRIMARY\\AXIAL", gb, "", "GB18030"));
+  CHECK(s.trimmed("SpecificCharacterSet") == "GB18030");
+  CHECK(rules::decoded(s, "SeriesDescription").str() == "胸部 1.0");
+  SeriesChoice c = choose_series(rs, {s}, {});
+  CHECK_FALSE(c.none_pass);
+  CHECK(moves(c, "gb"));
+  // Without its header this series could not be told from a non-chest one; with it, a
+  // second, thicker chest series of the study stays behind.
+  core::AttributeMap thick = bare("gb5", 12);
+  merge_sample(thick, header("5", "ORIGINAL\\PRIMARY\\AXIAL", "\xD0\xD8\xB2\xBF 5.0", "", "GB18030"));
+  SeriesChoice two = choose_series(rs, {s, thick}, {});
+  REQUIRE_FALSE(two.whole_study);
+  CHECK(two.move == std::vector<std::string>{"gb"});
+
+  // windows-1251 "КТ ОГК" under a lying ISO_IR 100 (e2e15): kept raw with the declaration it
+  // came with, so the rules try every reading (windows-1251 among them) as on the file.
+  const std::string cyr = "\xCA\xD2 \xCE\xC3\xCA";  // КТ ОГК in windows-1251
+  core::AttributeMap w = bare("w", 40);
+  merge_sample(w, header("1", "ORIGINAL\\PRIMARY\\AXIAL", cyr, "CHEST", "ISO_IR 100"));
+  CHECK(w.get("SeriesDescription") == std::optional<std::string_view>(cyr));
+  CHECK(w.trimmed("SpecificCharacterSet") == "ISO_IR 100");
+
+  // The answer has non-ASCII text of its own under another set: both read as they were
+  // written, held as UTF-8.
+  core::AttributeMap mixed = bare("m", 40);
+  mixed.set("SpecificCharacterSet", "GB18030");
+  mixed.set("ProtocolName", "\xD0\xD8");  // 胸 in GB18030
+  merge_sample(mixed, header("1", "ORIGINAL\\PRIMARY\\AXIAL", "\xCA\xD2", "CHEST", "ISO_IR 144"));
+  CHECK(mixed.trimmed("SpecificCharacterSet") == "ISO_IR 192");
+  CHECK(mixed.trimmed("ProtocolName") == "胸");
+  CHECK(mixed.trimmed("SeriesDescription") == rules::Text::decode("\xCA\xD2", "ISO_IR 144").str());
 }

@@ -171,6 +171,11 @@ struct SiteConfig {
     // anyway: no ModalitiesInStudy at study level), on (wherever the PACS answers Modality
     // at series level), off.
     std::string series_filter = "auto";
+    // Where the PACS answers no image header at series nor image level (dcmqrscp): C-GET ONE
+    // instance of a CT series into memory and judge the series on its header before the move
+    // (pipeline::wants_sample; only series of >= 10 instances). auto: where the probe saw
+    // C-GET work; on: unless it saw C-GET refused; off: never.
+    std::string sample_headers = "auto";
     bool probe = true;  // probe each PACS's capabilities at start-up
     ServicePorts ports{50051, 9101, {}};
   } finder;

@@ -56,6 +56,34 @@ core::AttributeMap image_query_keys(const std::string& study_uid, const std::str
 // one already, or no images to tell).
 std::optional<bool> take_header(core::AttributeMap& series, const std::vector<core::AttributeMap>& images);
 
+// Sampled headers (where the PACS answers no image header at series nor image level, and
+// C-GET works): the finder C-GETs ONE instance of a CT series into memory and merges its
+// header into the series answer; choose_series then judges it as it judges Orthanc's.
+//
+// A sample costs one instance: only a series of at least this many instances is sampled, so
+// a sample is at most a tenth of what it may save (the scout rule's own threshold too).
+constexpr long kSampleMinInstances = 10;
+
+// Whether one CT series' verdict before the move could change with its image header: CT
+// family, no header answered, its count known and >= min_instances, and not already left
+// behind for a final reason without it (a scout by count, another body part, an excluded
+// description word). `study` as for choose_series.
+bool wants_sample(const rules::RuleSet& rs, const core::AttributeMap& series, const core::AttributeMap& study,
+                  long min_instances = kSampleMinInstances);
+
+// Which instance of a series to sample, from its image-level answers: the one with the middle
+// InstanceNumber when the answers carry it, else the first listed; nullopt when none lists a
+// SOPInstanceUID.
+std::optional<std::string> sample_instance(const std::vector<core::AttributeMap>& images);
+
+// Merges a sampled instance header into a series answer: ImageType, SliceThickness and
+// ConvolutionKernel always (the header's, even empty: the filter reads the same);
+// SeriesDescription, BodyPartExamined and ProtocolName when the answer lacks them. Texts keep
+// their raw bytes under the instance's SpecificCharacterSet; when the answer holds non-ASCII
+// text of its own under another character set, every text is converted to UTF-8
+// (ISO_IR 192) under the set it came with, so each reads as it was encoded.
+void merge_sample(core::AttributeMap& series, const core::AttributeMap& header);
+
 // `series`: one series-level answer each (SeriesInstanceUID, Modality, and whatever the
 // PACS gave), with NumberOfSeriesRelatedInstances set from an image-level count when the
 // PACS has none; `study`: the study-level answer (StudyDescription is a chest-text source).
