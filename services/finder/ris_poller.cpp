@@ -37,6 +37,9 @@ ledger::RisOrderRow to_row(const std::string& ris, const dicom::WorklistOrder& o
   row.priority = o.priority;
   row.scheduled_date = o.scheduled_date;
   row.scheduled_at = core::parse_dicom_datetime(o.scheduled_date, o.scheduled_time, cfg.zone);
+  // A cancelled step is stored like any other (its texts decoded the same way) and marked:
+  // the ledger's merge leaves it out. A step absent from this answer is not touched.
+  row.status = o.step_status;
   return row;
 }
 
@@ -89,6 +92,7 @@ RisPollSummary RisPoller::poll_once() {
     if (!ledger_) ledger_ = ctx_.open_ledger();
     ledger::RisUpsert u = ledger_->transact([&](pqxx::work& w) { return ledger::upsert_ris_orders(w, rows, now); });
     summary.orders = u.orders;
+    summary.cancelled = u.cancelled;
     summary.fresh = u.fresh;
     summary.raised = u.raised_studies;
     ctx_.metrics->counter("pacspull_finder_ris_orders_total", "new RIS orders stored", {{"ris", ris.name}})
@@ -109,8 +113,8 @@ RisPollSummary RisPoller::poll_once() {
     failed(std::string("storing ") + std::to_string(rows.size()) + " orders failed: " + e.what());
     return summary;
   }
-  spdlog::info("finder: RIS {}: {} orders ({} new, {} procedure steps) scheduled {}", ris.name, summary.orders,
-               summary.fresh, rows.size(), window.dicom_range());
+  spdlog::info("finder: RIS {}: {} orders ({} new, {} procedure steps, {} of them cancelled) scheduled {}", ris.name,
+               summary.orders, summary.fresh, rows.size(), summary.cancelled, window.dicom_range());
   return summary;
 }
 

@@ -18,6 +18,7 @@ namespace pacspull::services {
 
 struct RisPollSummary {
   int orders = 0, fresh = 0, raised = 0;
+  int cancelled = 0;  // procedure steps the RIS answered CANCELED / DISCONTINUED (not merged)
   std::vector<std::string> errors;
 };
 

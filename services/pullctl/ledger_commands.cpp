@@ -42,10 +42,15 @@ int cmd_why(Cli& cli, const std::string& key) {
            {"raw_texts", json::array()}, {"conflicts", json::array()}, {"priority", t.priority},
            {"ris_orders", json::array()}, {"ris_day_body_parts", t.ris_day_body_parts},
            {"ris_rule", {{"decision", t.ris_decision}, {"detail", t.ris_detail}}}};
-    for (const auto& o : t.ris_orders)
+    for (const auto& o : t.ris_orders) {
+      json cancelled = json::array();
+      for (const auto& c : o.cancelled_steps)
+        cancelled.push_back({{"step", c.step_key}, {"status", c.status}, {"body_parts", c.body_parts},
+                             {"priority", c.priority}, {"cancelled_at", c.cancelled_at}});
       s["ris_orders"].push_back({{"ris", o.ris}, {"accession_number", o.accession}, {"priority", o.priority},
                                  {"urgent", o.urgent}, {"body_parts", o.body_parts}, {"scheduled_date", o.scheduled_date},
-                                 {"scheduled_at", o.scheduled_at}, {"steps", o.steps}});
+                                 {"scheduled_at", o.scheduled_at}, {"steps", o.steps}, {"cancelled_steps", cancelled}});
+    }
     for (const auto& e : t.events)
       s["events"].push_back({{"at", e.at}, {"service", e.service}, {"kind", e.kind}, {"series_instance_uid", e.series_uid},
                              {"detail", e.detail}});
@@ -66,12 +71,20 @@ int cmd_why(Cli& cli, const std::string& key) {
                 << (t.pacs_instances < 0 ? std::string("unknown") : std::to_string(t.pacs_instances)) << ", received "
                 << t.received_instances << "\n  found on " << (t.locations.empty() ? "-" : t.locations) << "\n";
       // The RIS's word on it (issue 9 part 9): the order(s) of its accession and the RIS rule.
-      for (const auto& o : t.ris_orders)
+      for (const auto& o : t.ris_orders) {
         std::cout << "  RIS order " << o.accession << " from " << o.ris << ": priority "
                   << (o.priority.empty() ? "-" : o.priority) << (o.urgent ? " (urgent: moved and dispatched first)" : "")
                   << ", body parts \"" << o.body_parts << "\", scheduled " << (o.scheduled_date.empty() ? "-" : o.scheduled_date)
                   << (o.scheduled_at.empty() ? "" : " (" + o.scheduled_at + " UTC)") << ", " << o.steps
-                  << (o.steps == 1 ? " procedure step" : " procedure steps merged") << "\n";
+                  << (o.steps == 1 ? " procedure step" : " procedure steps merged")
+                  << (o.steps == 0 && !o.cancelled_steps.empty() ? " (every step cancelled: the RIS rule does not apply)" : "")
+                  << "\n";
+        // Cancelled at the RIS: known, shown, counted nowhere (body parts, priority, tolerance).
+        for (const auto& c : o.cancelled_steps)
+          std::cout << "    step " << c.step_key << " cancelled (" << c.status << ", seen " << c.cancelled_at
+                    << " UTC): body parts \"" << c.body_parts << "\", priority " << (c.priority.empty() ? "-" : c.priority)
+                    << ": not merged\n";
+      }
       // Without a RIS in the site file and no order stored, nothing to say about the RIS.
       const bool ris_known = cli.site().ris.has_value() || !t.ris_orders.empty();
       if (t.ris_orders.empty() && !t.accession_number.empty() && ris_known)

@@ -57,6 +57,7 @@ struct FinderRun {
   std::string log, metrics;
   std::map<std::string, std::pair<std::string, int>> studies;  // uid -> (state, priority)
   std::map<std::string, std::pair<std::string, std::string>> orders;  // accession -> (priority, body_parts)
+  std::map<std::string, std::string> steps;  // "<accession> <step_key>" -> status, "+cancelled" when marked
 };
 
 // Runs the finder (local time 2026-03-15 12:00 in Shanghai) until `done` holds on the ledger
@@ -93,6 +94,11 @@ FinderRun run_finder(const OrthancPacs& pacs, const fs::path& dir, uint16_t ris_
     if (t.exec1("SELECT to_regclass('ris_orders') IS NOT NULL")[0].as<bool>())
       for (const auto& r : t.exec("SELECT accession, priority, body_parts FROM ris_orders"))
         run.orders[r[0].c_str()] = {r[1].c_str(), r[2].c_str()};
+    run.steps.clear();
+    if (t.exec1("SELECT to_regclass('ris_order_steps') IS NOT NULL")[0].as<bool>())
+      for (const auto& r : t.exec("SELECT accession || ' ' || step_key, status || CASE WHEN cancelled_at IS NULL THEN '' "
+                                  "ELSE '+cancelled' END FROM ris_order_steps"))
+        run.steps[r[0].c_str()] = r[1].c_str();
   };
   bool ok = wait_for(
       [&] {
@@ -190,4 +196,65 @@ TEST_CASE("A RIS that is down or hangs never blocks the PACS polls", "[ris][inte
     INFO(run.metrics);
     CHECK(ris_errors(run.metrics) >= 1);
   }
+}
+
+TEST_CASE("A procedure step the RIS cancels between two polls leaves the merged order", "[ris][integration]") {
+  fs::path dir = make_temp_dir("pacspull-ris-cancel");
+  OrthancPacs pacs(dir / "pacs", "RISPACS", {});
+  const std::string study = add_study(pacs, dir, "20260315", "080000");
+  const std::string accession = "ACC20260315080000";
+
+  WorklistRis ris(dir / "ris", "RIS");
+  WorklistEntry chest{.accession = accession, .patient_id = "P1", .procedure_description = "CT CHEST"};
+  chest.date = "20260315";
+  chest.step_id = "SPS1";
+  chest.status = "SCHEDULED";
+  WorklistEntry abdomen{.accession = accession, .patient_id = "P1"};
+  abdomen.procedure_description = "\xB8\xB9\xB2\xBF" "CT";  // "腹部CT" in GBK, undeclared
+  abdomen.date = "20260315";
+  abdomen.priority = "STAT";
+  abdomen.step_id = "SPS2";
+  abdomen.status = "SCHEDULED";
+  ris.add(chest);
+  ris.add(abdomen);
+  ris.start();
+
+  // First the two steps merge (STAT, both body parts); then the RIS cancels the abdomen step
+  // (its worklist file rewritten while the finder keeps polling every second) and the next
+  // poll's merge loses it.
+  bool cancelled = false;
+  std::string merged_before;
+  FinderRun run = run_finder(pacs, dir, ris.port(), [&](const FinderRun& r) {
+    auto it = r.orders.find(accession);
+    if (it == r.orders.end()) return false;
+    if (!cancelled) {
+      if (it->second.first != "STAT") return false;
+      merged_before = it->second.second;
+      abdomen.status = "CANCELED";
+      ris.add(abdomen);
+      cancelled = true;
+      return false;
+    }
+    if (it->second.first != "ROUTINE" || !all_queued(r, {study})) return false;
+    // `pullctl why` on the same ledger (the finder's site file) while it still exists.
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().rfind("site-", 0) == 0)
+        run_command({bin("pullctl").string(), "--config", e.path().string(), "why", accession}, std::chrono::seconds(60),
+                    dir / "why.txt");
+    return true;
+  });
+  INFO(run.log);
+  CHECK(merged_before == "CT CHEST | 腹部CT");
+  REQUIRE(run.orders.count(accession) == 1);
+  CHECK(run.orders[accession].first == "ROUTINE");
+  CHECK(run.orders[accession].second == "CT CHEST");  // the cancelled step's body part is gone
+  CHECK(run.steps[accession + " RP-" + accession + "/SPS1"] == "SCHEDULED");
+  CHECK(run.steps[accession + " RP-" + accession + "/SPS2"] == "CANCELED+cancelled");  // kept, marked
+  CHECK_THAT(run.log, Catch::Contains("2 procedure steps, 1 of them cancelled"));
+  const std::string why = read_file(dir / "why.txt");
+  INFO(why);
+  CHECK_THAT(why, Catch::Contains("RIS order " + accession + " from ris: priority ROUTINE, body parts \"CT CHEST\""));
+  CHECK_THAT(why, Catch::Contains("1 procedure step\n"));
+  CHECK_THAT(why, Catch::Contains("step RP-" + accession + "/SPS2 cancelled (CANCELED, seen ") &&
+                      Catch::Contains("body parts \"腹部CT\", priority STAT: not merged"));
 }
