@@ -553,8 +553,8 @@ SiteConfig parse_site_config(const std::string& yaml_text, const std::string& or
       r.integer(pacs[i], path, "max_results", p.max_results, 0, 1'000'000);
       read_capability_pins(r, pacs[i]["capabilities"], path + ".capabilities", p);
       r.text(pacs[i], path, "retrieve", p.retrieve);  // how the mover retrieves from it (issue 9 part 6)
-      if (p.retrieve != "move" && p.retrieve != "get")
-        r.error(pacs[i]["retrieve"], path + ".retrieve must be move or get, not '" + p.retrieve + "'");
+      if (p.retrieve != "move" && p.retrieve != "get" && p.retrieve != "auto")
+        r.error(pacs[i]["retrieve"], path + ".retrieve must be move, get or auto, not '" + p.retrieve + "'");
       if (!names.insert(p.name).second) r.error(pacs[i], "duplicate PACS name '" + p.name + "'");
       c.pacs.push_back(std::move(p));
     }

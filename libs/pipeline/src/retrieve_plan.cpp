@@ -1,6 +1,7 @@
 #include "pacspull/pipeline/retrieve_plan.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace pacspull::pipeline {
 
@@ -50,6 +51,88 @@ RepullPlan plan_repull(const std::vector<PacsSeries>& pacs, const std::set<std::
     }
   }
   return plan;
+}
+
+bool refuses_series_level(const Outcome& o) {
+  switch (o.cls) {
+    case OutcomeClass::IdentifierMismatch:
+    case OutcomeClass::UnableToProcess:
+    case OutcomeClass::Refused:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool retrieve_by_series(const std::optional<bool>& series_move) { return series_move.value_or(true); }
+
+bool continue_after_series(const std::optional<bool>& series_move, const Outcome& o) {
+  if (o.ok() || o.cls == OutcomeClass::NothingSent) return true;
+  return !series_move.has_value() && refuses_series_level(o);
+}
+
+SeriesLevelDecision judge_series_retrievals(const std::optional<bool>& series_move,
+                                            const std::vector<SeriesRetrieval>& done) {
+  SeriesLevelDecision d;
+  if (done.empty() || series_move == false) return d;
+  long delivered = 0;
+  size_t refused = 0, nothing = 0;
+  uint16_t status = 0;
+  for (const auto& r : done) {
+    if (r.completed > 0) delivered += r.completed;
+    else if (refuses_series_level(r.outcome)) {
+      ++refused;
+      if (!status) status = r.outcome.status;
+    } else if (r.outcome.cls == OutcomeClass::NothingSent) {
+      ++nothing;
+    }
+  }
+  const std::string n = "the " + std::to_string(done.size()) + " series named";
+  if (delivered > 0) {
+    if (!series_move) {
+      d.learn = true;
+      d.reason = "series-level retrieval delivered " + std::to_string(delivered) + " instances";
+    }
+    return d;
+  }
+  if (series_move == true || refused + nothing != done.size()) return d;
+  d.whole_study = true;
+  d.learn_false_if_study_delivers = true;
+  char hex[8] = "";
+  if (status) std::snprintf(hex, sizeof hex, "0x%04X", status);
+  if (nothing == 0)
+    d.reason = "every one of " + n + " was refused" + (status ? std::string(" (") + hex + ")" : "");
+  else if (refused == 0)
+    d.reason = "for every one of " + n + " the PACS sent nothing";
+  else
+    d.reason = "every one of " + n + " was refused (" + std::to_string(refused) + (status ? std::string(", ") + hex : "") +
+               ") or sent nothing (" + std::to_string(nothing) + ")";
+  return d;
+}
+
+std::optional<RetrieveSetting> parse_retrieve_setting(std::string_view s) {
+  if (s == "move") return RetrieveSetting::Move;
+  if (s == "get") return RetrieveSetting::Get;
+  if (s == "auto") return RetrieveSetting::Auto;
+  return std::nullopt;
+}
+
+const char* to_string(RetrieveSetting s) {
+  switch (s) {
+    case RetrieveSetting::Move: return "move";
+    case RetrieveSetting::Get: return "get";
+    case RetrieveSetting::Auto: return "auto";
+  }
+  return "move";
+}
+
+GetFallback get_fallback(RetrieveSetting setting, const std::optional<bool>& c_get, const Outcome& move_outcome) {
+  if (setting != RetrieveSetting::Auto || move_outcome.cls != OutcomeClass::DestinationUnknown) return {};
+  if (c_get == true)
+    return {true, "the PACS does not know our receiver's AE title (0xA801) and does C-GET: retrieving by C-GET "
+                  "(register our AE title, host and port at the PACS to move instead)"};
+  return {false, std::string("retrieve: auto, but C-GET is ") + (c_get ? "known not to work" : "not known to work") +
+                     " at this PACS (probe it, or pin capabilities.c_get)"};
 }
 
 }  // namespace pacspull::pipeline

@@ -169,17 +169,20 @@ TEST_CASE("bus.stream_replicas: 1 by default, 3 for a JetStream cluster, bounded
   }
 }
 
-TEST_CASE("pacs[].retrieve: move by default, get for firewalled sites, anything else refused") {
+TEST_CASE("pacs[].retrieve: move by default, get for firewalled sites, auto, anything else refused") {
   CHECK(parse_site_config(kMinimal, "min.yaml").pacs.at(0).retrieve == "move");
   const std::string get = std::string(kMinimal).replace(std::string(kMinimal).find("port: 104}"), 10,
                                                          "port: 104, retrieve: get}");
   CHECK(parse_site_config(get, "get.yaml").pacs.at(0).retrieve == "get");
+  const std::string automatic = std::string(kMinimal).replace(std::string(kMinimal).find("port: 104}"), 10,
+                                                               "port: 104, retrieve: auto}");
+  CHECK(parse_site_config(automatic, "auto.yaml").pacs.at(0).retrieve == "auto");
   const std::string bad = std::string(kMinimal).replace(std::string(kMinimal).find("port: 104}"), 10,
                                                          "port: 104, retrieve: push}");
   try {
     parse_site_config(bad, "bad.yaml");
     FAIL("accepted retrieve: push");
   } catch (const ConfigError& e) {
-    CHECK_THAT(e.what(), Contains("bad.yaml:5: pacs.0.retrieve must be move or get, not 'push'"));
+    CHECK_THAT(e.what(), Contains("bad.yaml:5: pacs.0.retrieve must be move, get or auto, not 'push'"));
   }
 }

@@ -53,8 +53,10 @@ struct PacsNode {
   std::string name;
   DicomNode node;
   size_t max_results = 0;
-  // `retrieve:` move (C-MOVE to our receiver, the default) or get (C-GET: the PACS sends
-  // back on our own association; for firewalled sites where it cannot connect to us).
+  // `retrieve:` move (C-MOVE to our receiver, the default), get (C-GET: the PACS sends
+  // back on our own association; for firewalled sites where it cannot connect to us) or
+  // auto (C-MOVE; C-GET in the same attempt when the PACS answers 0xA801, our AE unknown,
+  // and its c_get capability is true, probed or pinned).
   std::string retrieve = "move";
   // `capabilities:` what the site pins instead of the probe's verdict (issue 9 part 1);
   // `pinned` names the keys given.
