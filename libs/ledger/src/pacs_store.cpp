@@ -22,8 +22,28 @@ constexpr const char* kSelect = R"sql(
 SELECT study_modalities, study_counts, filters_modalities, series_modality, series_counts, series_body_part,
   series_description, image_level, result_cap, c_get, series_move, timezone_offset,
   array_to_string(pinned, chr(31)), array_to_string(notes, chr(31)), plan, probe_error,
-  extract(epoch FROM probed_at)::bigint
+  extract(epoch FROM probed_at)::bigint, array_to_string(learned, chr(31))
 FROM pacs_capabilities WHERE pacs = $1)sql";
+
+// One learned column; the row is created (all else unknown) when the finder has not probed
+// the PACS yet. WHERE EXISTS: a PACS not (yet) in pacs_nodes inserts nothing instead of
+// failing the mover's transaction on the foreign key.
+constexpr const char* kLearnSeriesMove = R"sql(
+INSERT INTO pacs_capabilities AS c (pacs, series_move, learned, probe_error)
+SELECT $1, $2, ARRAY['series_move'], 'not probed (row created by the mover)'
+WHERE EXISTS (SELECT 1 FROM pacs_nodes WHERE name = $1)
+ON CONFLICT (pacs) DO UPDATE SET series_move = EXCLUDED.series_move,
+  learned = array_append(array_remove(c.learned, 'series_move'), 'series_move')
+WHERE NOT ('series_move' = ANY(c.pinned))
+RETURNING 1)sql";
+constexpr const char* kLearnCGet = R"sql(
+INSERT INTO pacs_capabilities AS c (pacs, c_get, learned, probe_error)
+SELECT $1, $2, ARRAY['c_get'], 'not probed (row created by the mover)'
+WHERE EXISTS (SELECT 1 FROM pacs_nodes WHERE name = $1)
+ON CONFLICT (pacs) DO UPDATE SET c_get = EXCLUDED.c_get,
+  learned = array_append(array_remove(c.learned, 'c_get'), 'c_get')
+WHERE NOT ('c_get' = ANY(c.pinned))
+RETURNING 1)sql";
 
 std::optional<bool> opt_bool(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
@@ -91,7 +111,16 @@ std::optional<PacsCapabilityRow> load_pacs_capabilities(pqxx::work& w, const std
   row.plan = f[14].as<std::string>();
   row.probe_error = f[15].as<std::string>();
   row.probed_at = f[16].as<long long>();
+  row.learned = text_array(f[17]);
   return row;
+}
+
+const char* column_of(LearnedCapability c) {
+  return c == LearnedCapability::SeriesMove ? "series_move" : "c_get";
+}
+
+bool record_learned_capability(pqxx::work& w, const std::string& pacs, LearnedCapability which, bool value) {
+  return !w.exec_params(which == LearnedCapability::SeriesMove ? kLearnSeriesMove : kLearnCGet, pacs, value).empty();
 }
 
 }  // namespace pacspull::ledger
