@@ -168,6 +168,17 @@ TEST_CASE("dcmqrscp as the PACS, default settings: the day is pulled exactly rig
   CHECK(p.count("SELECT count(*) FROM studies WHERE study_uid = '" + chest_uid + "' AND move_series IS NOT NULL") == 1);
   CHECK(p.count("SELECT count(*) FROM studies WHERE study_uid = '" + chest_uid + "' AND '" + scout +
                 "' = ANY(move_series)") == 0);
+  // C-GET works (the probe's one instance arrived), so the finder sampled one header per CT
+  // series (finder.sample_headers: auto): the 5 mm series of the chest CT stays behind too,
+  // and the head CT is settled unsupported by the finder, never moved.
+  CHECK(p.query("SELECT c_get::text FROM pacs_capabilities WHERE pacs = 'qrscp'") == "true");
+  const std::string thick = chest["series"][1]["series_instance_uid"];
+  CHECK(p.count("SELECT count(*) FROM studies WHERE study_uid = '" + chest_uid + "' AND '" + thick +
+                "' = ANY(move_series)") == 0);
+  const std::string head_uid = p.study("e2e02_head_ct")["study_instance_uid"];
+  CHECK(p.count("SELECT count(*) FROM move_jobs WHERE study_uid = '" + head_uid + "'") == 0);
+  CHECK(p.count("SELECT count(*) FROM events WHERE study_uid = '" + head_uid +
+                "' AND service = 'finder' AND kind = 'unsupported'") >= 1);
   // The DX study moves whole.
   const std::string dx_uid = p.study("e2e03_chest_dx")["study_instance_uid"];
   CHECK(p.count("SELECT count(*) FROM studies WHERE study_uid = '" + dx_uid + "' AND move_series IS NULL") == 1);
@@ -218,5 +229,6 @@ TEST_CASE("dcmqrscp as the PACS, default settings: the day is pulled exactly rig
   CHECK(doc["capabilities"]["series_modality"] == true);
   CHECK(doc["capabilities"]["filters_modalities"] == false);
   CHECK(doc["capabilities"]["result_cap"] == 0);
+  CHECK(doc["capabilities"]["c_get"] == true);
   CHECK(doc["series_filter"] == true);
 }

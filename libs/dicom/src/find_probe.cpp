@@ -70,9 +70,8 @@ pipeline::ProbeAnswers probe_answers(const ScuOptions& options, const Peer& peer
   if (sop.empty()) return a;
   dicom::HeaderResult got =
       get_header(options, peer, core::StudyUid(study_uid), core::SeriesUid(series_uid), core::SopInstanceUid(sop));
+  // No log line here: assess_probe's notes say what the C-GET saw (pullctl prints them).
   a.get = pipeline::ProbeAnswers::GetTry{sop, got.header.has_value(), got.get.outcome, got.bytes};
-  spdlog::info("dicom: probe of {}: C-GET of one instance: {} ({} bytes)", peer.ae_title.str(),
-               got.header ? "arrived" : pipeline::describe(got.get.outcome), got.bytes);
   return a;
 }
 
