@@ -1,8 +1,10 @@
 #!/bin/bash
 # Bytes pulled over bytes of the dispatch set on a generated day at --matrix N (default
 # 512): whole studies vs the finder's series-level filtering, with DCMTK's dcmqrscp as the
-# PACS (series level: Modality only; image level: the SOP list) and/or Orthanc (series level
-# answers descriptions, counts and, read from one image, ImageType and SliceThickness).
+# PACS (series level: Modality only; image level: the SOP list and InstanceNumber; C-GET with
+# a role-selection profile, so the finder samples one instance header per CT series) and/or
+# Orthanc (series level answers descriptions, counts and, read from one image, ImageType and
+# SliceThickness: nothing to sample).
 # Prints figures, per series what moved and why; not a test.
 # Usage: bench/series_filter_bytes.sh [--matrix N] [--build DIR] [--pacs dcmqrscp|orthanc|both] [--quiet]
 set -euo pipefail
@@ -50,11 +52,37 @@ AETable BEGIN
 QRSCP $work/qr/db RW (200, 4096mb) ANY
 AETable END
 CFG
-  dcmqrscp -c "$work/qr/dcmqrscp.cfg" >"$work/qr/dcmqrscp.log" 2>&1 &
+  # C-GET needs SCP/SCU role selection for the storage classes (dcmqrscp(1)); without it
+  # dcmqrscp answers every C-GET "success, 0 sub-operations".
+  # The storage classes of tests/support/dcmqrscp_peer.hpp.
+  classes="ComputedRadiographyImageStorage DigitalXRayImageStorageForPresentation DigitalXRayImageStorageForProcessing
+    CTImageStorage EnhancedCTImageStorage MRImageStorage EnhancedMRImageStorage UltrasoundImageStorage
+    UltrasoundMultiframeImageStorage SecondaryCaptureImageStorage XRayAngiographicImageStorage
+    XRayRadiofluoroscopicImageStorage NuclearMedicineImageStorage PositronEmissionTomographyImageStorage
+    GrayscaleSoftcopyPresentationStateStorage BasicTextSRStorage EnhancedSRStorage ComprehensiveSRStorage
+    DigitalMammographyXRayImageStorageForPresentation"
+  {
+    printf '[[TransferSyntaxes]]\n[Uncompressed]\nTransferSyntax1 = LocalEndianExplicit\n'
+    printf 'TransferSyntax2 = OppositeEndianExplicit\nTransferSyntax3 = LittleEndianImplicit\n'
+    printf '[[PresentationContexts]]\n[GetContexts]\n'
+    i=0
+    for c in $classes; do
+      i=$((i + 1)); printf 'PresentationContext%d = %s\\Uncompressed\n' "$i" "$c"
+    done
+    printf '[[SCPSCURoleSelection]]\n[GetRoles]\n'
+    i=0
+    for c in $classes; do
+      i=$((i + 1)); printf 'Role%d = %s\\BOTH\n' "$i" "$c"
+    done
+    printf '[[Profiles]]\n[Get]\nPresentationContexts = GetContexts\nSCPSCURoleSelection = GetRoles\n'
+    printf '[Out]\nPresentationContexts = GetContexts\n'
+  } > "$work/qr/get.cfg"
+  dcmqrscp -c "$work/qr/dcmqrscp.cfg" -xf "$work/qr/get.cfg" Get Out >"$work/qr/dcmqrscp.log" 2>&1 &
   qr_pid=$!
   wait_port "$port"
   storescu -aec QRSCP +sd +r 127.0.0.1 "$port" "$work/day/initial" "$work/day/late" >"$work/qr/storescu.log" 2>&1
   "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae QRSCP --label "dcmqrscp before" --quiet 1 --header 0
+  "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae QRSCP --label "dcmqrscp no samples" --quiet 1 --sample 0
   "$build/bin/series_filter_bench" --day "$work/day" --port "$port" --ae QRSCP --label dcmqrscp --quiet "$quiet"
 fi
 
