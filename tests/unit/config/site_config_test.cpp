@@ -186,3 +186,13 @@ TEST_CASE("pacs[].retrieve: move by default, get for firewalled sites, auto, any
     CHECK_THAT(e.what(), Contains("bad.yaml:5: pacs.0.retrieve must be move, get or auto, not 'push'"));
   }
 }
+
+TEST_CASE("finder.sample_headers: auto by default, on or off, anything else refused naming the key") {
+  CHECK(parse_site_config(kMinimal, "s.yaml").finder.sample_headers == "auto");
+  for (const char* mode : {"auto", "on", "off"})
+    CHECK(parse_site_config(std::string(kMinimal) + "finder: {sample_headers: " + mode + "}\n", "s.yaml")
+              .finder.sample_headers == mode);
+  CHECK_THROWS_WITH(parse_site_config(std::string(kMinimal) + "finder: {sample_headers: always}\n", "s.yaml"),
+                    Contains("'finder.sample_headers' must be auto, on or off, not 'always'"));
+  CHECK(load_site_config(PACSPULL_EXAMPLE_SITE, {}).finder.sample_headers == "auto");  // documented there
+}
