@@ -14,6 +14,7 @@
 #include "pacspull/dicom/scu.hpp"
 #include "pacspull/events/v1/events.pb.h"
 #include "pacspull/ledger/fleet_store.hpp"
+#include "pacspull/ledger/pacs_store.hpp"
 #include "pacspull/ledger/receiver_store.hpp"
 #include "pacspull/pipeline/concurrency.hpp"
 #include "pacspull/pipeline/retrieve_plan.hpp"
@@ -208,14 +209,72 @@ bool MoverApp::store_held() {
   return h.held;
 }
 
-std::string MoverApp::method_of(const std::string& pacs) const {
+pipeline::RetrieveSetting MoverApp::setting_of(const std::string& pacs) const {
   for (const auto& p : ctx_.config.pacs)
-    if (p.name == pacs) return p.retrieve;
-  return "move";
+    if (p.name == pacs) return pipeline::parse_retrieve_setting(p.retrieve).value_or(pipeline::RetrieveSetting::Move);
+  return pipeline::RetrieveSetting::Move;
 }
 
-pipeline::Outcome MoverApp::retrieve_one(const ledger::PacsNodeRow& node, const std::string& method,
-                                         const std::string& study, const std::string& series, const std::string& sop,
+pipeline::PacsCapabilities MoverApp::capabilities_of(const std::string& pacs) {
+  pipeline::PacsCapabilities caps;
+  try {
+    auto row = exec_ledger().transact([&](pqxx::work& w) { return ledger::load_pacs_capabilities(w, pacs); });
+    if (row) caps = row->capabilities;
+  } catch (const std::exception& e) {
+    spdlog::warn("mover: cannot read the capabilities of PACS {} from the ledger ({}); only the site's pins count", pacs,
+                 e.what());
+  }
+  for (const auto& p : ctx_.config.pacs)
+    if (p.name == pacs) return pipeline::merge_pins(caps, p.capability_pins);
+  return caps;
+}
+
+void MoverApp::learn_series_move(const std::string& pacs, bool value, const std::string& why, const std::string& study) {
+  const std::string what = std::string("series-level retrieval ") + (value ? "works" : "does not work") + " at PACS " +
+                           pacs + " (series_move: " + (value ? "yes" : "no") + "): " + why;
+  std::string stored = "recorded in the ledger";
+  try {
+    const bool recorded = exec_ledger().transact([&](pqxx::work& w) {
+      const bool r = ledger::record_learned_capability(w, pacs, ledger::LearnedCapability::SeriesMove, value);
+      ledger::record_event(w, study, "", "mover", "capability-learned", rules::Text::from_utf8(what));
+      return r;
+    });
+    if (!recorded) stored = "not recorded: pinned by the site, or the PACS is not in the ledger's list";
+  } catch (const std::exception& e) {
+    stored = std::string("not recorded: ") + e.what();
+  }
+  if (value) spdlog::info("mover: learned {}; {}", what, stored);
+  else spdlog::warn("mover: learned {}; {}; its moves naming series retrieve the whole study from now on", what, stored);
+  ctx_.metrics
+      ->counter("pacspull_mover_capabilities_learned_total", "PACS capabilities learned from retrievals",
+                {{"capability", "series_move"}, {"value", value ? "yes" : "no"}})
+      .Increment();
+}
+
+pipeline::Outcome MoverApp::retrieve_item(const ledger::PacsNodeRow& node, pipeline::RetrieveSetting setting,
+                                          const pipeline::PacsCapabilities& caps, bool& by_get, const std::string& study,
+                                          const std::string& series, const std::string& sop,
+                                          ledger::MoveAttempt& attempt) {
+  if (by_get) return retrieve_one(node, true, study, series, sop, attempt);
+  const int before = attempt.completed;
+  pipeline::Outcome o = retrieve_one(node, false, study, series, sop, attempt);
+  const pipeline::GetFallback fb = pipeline::get_fallback(setting, caps.c_get, o, attempt.completed - before);
+  if (fb.use_get) {
+    spdlog::warn("mover: study {}: PACS {}: {}", study, node.name, fb.reason);
+    ctx_.metrics
+        ->counter("pacspull_mover_cget_fallbacks_total",
+                  "C-MOVEs refused before sending (0xA801, 0xCxxx) retried by C-GET (retrieve: auto)",
+                  {{"pacs", node.name}})
+        .Increment();
+    by_get = true;
+    return retrieve_one(node, true, study, series, sop, attempt);
+  }
+  if (!fb.reason.empty()) o.message += "; " + fb.reason;
+  return o;
+}
+
+pipeline::Outcome MoverApp::retrieve_one(const ledger::PacsNodeRow& node, bool get, const std::string& study,
+                                         const std::string& series, const std::string& sop,
                                          ledger::MoveAttempt& attempt) {
   const auto& cfg = ctx_.config;
   dicom::Peer peer{core::AeTitle(node.ae_title), node.host, static_cast<uint16_t>(node.port),
@@ -225,7 +284,7 @@ pipeline::Outcome MoverApp::retrieve_one(const ledger::PacsNodeRow& node, const 
   if (!series.empty()) series_uid = core::SeriesUid(series);
   if (!sop.empty()) sop_uid = core::SopInstanceUid(sop);
   pipeline::Outcome o;
-  if (method == "get") {
+  if (get) {
     dicom::GetOptions g{cfg.local.storage_root, {}};
     dicom::GetResult r = dicom::get(scu_options(cfg), g, peer, core::StudyUid(study), series_uid, sop_uid,
                                     [this](const dicom::StoreScp::Stored& s) { return on_got(s); });
@@ -248,16 +307,29 @@ pipeline::Outcome MoverApp::retrieve_one(const ledger::PacsNodeRow& node, const 
 
 pipeline::Outcome MoverApp::retrieve_from(const ledger::MoveJobRow& job, const ledger::PacsNodeRow& node,
                                           const std::set<std::string>& held, ledger::MoveAttempt& attempt) {
-  const std::string method = method_of(node.name);
-  attempt.method = method;
+  const pipeline::RetrieveSetting setting = setting_of(node.name);
+  const pipeline::PacsCapabilities caps = capabilities_of(node.name);
+  bool by_get = setting == pipeline::RetrieveSetting::Get;
+  attempt.method = by_get ? "get" : "move";
   attempt.retrieved_from = node.name;
   const std::string& study = job.work.study_uid;
+  const size_t named = !job.work.series_uids.empty() ? job.work.series_uids.size() : !job.work.series_uid.empty();
   // What to ask for: named series, a single series, exactly what is missing, or the study.
   std::vector<std::pair<std::string, std::string>> items;  // (series, sop); both empty = the study
-  if (!job.work.series_uids.empty()) {
+  if (named > 0 && !pipeline::retrieve_by_series(caps.series_move)) {
+    spdlog::info("mover: study {}: PACS {} does not retrieve at series level (series_move: no); retrieving the whole "
+                 "study instead of the {} series named",
+                 study, node.name, named);
+    items.emplace_back("", "");
+  } else if (!job.work.series_uids.empty()) {
     for (const auto& s : job.work.series_uids) items.emplace_back(s, "");
   } else if (!job.work.series_uid.empty()) {
     items.emplace_back(job.work.series_uid, "");
+  } else if (!held.empty() && !pipeline::retrieve_by_series(caps.series_move)) {
+    spdlog::info("mover: re-pull of study {} from {}: it does not retrieve at series level (series_move: no); "
+                 "moving the whole study",
+                 study, node.name);
+    items.emplace_back("", "");
   } else if (!held.empty()) {
     // A re-pull: list the PACS's instances and move only what we lack. Any failed query
     // falls back to the whole study (the receiver is idempotent).
@@ -300,19 +372,60 @@ pipeline::Outcome MoverApp::retrieve_from(const ledger::MoveJobRow& job, const l
   } else {
     items.emplace_back("", "");
   }
+  // Series by series: while the PACS's series level is unknown its answers are judged
+  // (pipeline::judge_series_retrievals); a refusal is evidence, not yet the job's end.
+  const bool series_items = std::all_of(items.begin(), items.end(), [](const auto& i) {
+    return !i.first.empty() && i.second.empty();
+  });
+  std::vector<pipeline::SeriesRetrieval> done;
+  std::optional<pipeline::Outcome> failure, stopped;
   pipeline::Outcome last;
   int sent = 0;
   for (const auto& [series, sop] : items) {
-    last = retrieve_one(node, method, study, series, sop, attempt);
-    if (last.cls == pipeline::OutcomeClass::NothingSent && items.size() > 1) continue;  // one gone series: not fatal
-    if (!last.ok()) return last;
-    ++sent;
+    const int before = attempt.completed;
+    last = retrieve_item(node, setting, caps, by_get, study, series, sop, attempt);
+    if (series_items) done.push_back({last, attempt.completed - before});
+    if (last.ok()) {
+      ++sent;
+      continue;
+    }
+    const bool go_on = series_items ? pipeline::continue_after_series(caps.series_move, last)
+                                    : last.cls == pipeline::OutcomeClass::NothingSent && items.size() > 1;
+    if (!go_on) {
+      stopped = last;
+      break;
+    }
+    if (last.cls != pipeline::OutcomeClass::NothingSent && !failure) failure = last;
   }
+  attempt.method = by_get ? "get" : "move";
+  if (series_items) {
+    const pipeline::SeriesLevelDecision d = pipeline::judge_series_retrievals(caps.series_move, done);
+    if (d.learn) learn_series_move(node.name, *d.learn, d.reason, study);
+    if (d.whole_study && !stopped) {
+      spdlog::warn("mover: study {}: PACS {}: {}; retrieving the whole study in this attempt", study, node.name,
+                   d.reason);
+      ctx_.metrics
+          ->counter("pacspull_mover_series_fallbacks_total",
+                    "series-level retrievals refused or empty, the whole study retrieved instead", {{"pacs", node.name}})
+          .Increment();
+      const int before = attempt.completed;
+      pipeline::Outcome whole = retrieve_item(node, setting, caps, by_get, study, "", "", attempt);
+      attempt.method = by_get ? "get" : "move";
+      const int came = attempt.completed - before;
+      if (d.learn_false_if_study_delivers && came > 0)
+        learn_series_move(node.name, false, d.reason + ", the whole study sent " + std::to_string(came) + " instances",
+                          study);
+      whole.message = "whole study (" + d.reason + "): " + whole.message;
+      return whole;
+    }
+  }
+  if (stopped) return *stopped;
+  if (failure) return *failure;
   if (sent == 0 && items.size() > 1)
     return pipeline::make_outcome(pipeline::OutcomeClass::NothingSent, 0, "none of the series sent anything");
   if (items.size() > 1)
-    last.message = std::to_string(items.size()) + " retrievals (" + method + "), " + std::to_string(attempt.completed) +
-                   " instances";
+    last.message = std::to_string(items.size()) + " retrievals (" + attempt.method + "), " +
+                   std::to_string(attempt.completed) + " instances";
   return last;
 }
 

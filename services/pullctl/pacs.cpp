@@ -397,11 +397,17 @@ int cmd_probe(Cli& cli, const std::string& name, int days) {
                                 answers.studies_failed ? "study-level C-FIND failed" : "",
                                 std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()};
   std::string stored = "stored in the ledger";
+  std::vector<std::string> learned;  // what the mover learned (series_move), kept by the save
   try {
     ledger::Ledger l(site.ledger_url);
     l.transact([&](pqxx::work& w) {
       ledger::sync_pacs_nodes(w, {{p->name, p->node.ae_title.str(), p->node.host, static_cast<int>(p->node.port)}});
       ledger::save_pacs_capabilities(w, row);
+      if (auto kept = ledger::load_pacs_capabilities(w, name)) {
+        learned = kept->learned;
+        if (!c.c_get) c.c_get = kept->capabilities.c_get;
+        if (!c.series_move) c.series_move = kept->capabilities.series_move;
+      }
     });
   } catch (const std::exception& e) {
     stored = std::string("not stored: ") + e.what();
@@ -428,6 +434,7 @@ int cmd_probe(Cli& cli, const std::string& name, int days) {
            {"studies_seen", answers.studies.size()},
            {"capabilities", caps},
            {"pinned", p->pinned},
+           {"learned", learned},
            {"plan", plan.describe()},
            {"series_filter", plan.series_filter},
            {"notes", notes},
@@ -437,7 +444,8 @@ int cmd_probe(Cli& cli, const std::string& name, int days) {
               << answers.studies.size() << " studies seen" << (answers.studies_failed ? " (C-FIND FAILED)" : "") << "\n";
     auto line = [&](const char* what, const std::string& v, const char* key) {
       bool pinned = std::find(p->pinned.begin(), p->pinned.end(), key) != p->pinned.end();
-      std::cout << "  " << what << ": " << v << (pinned ? " (pinned)" : "") << "\n";
+      bool by_mover = !pinned && std::find(learned.begin(), learned.end(), key) != learned.end();
+      std::cout << "  " << what << ": " << v << (pinned ? " (pinned)" : by_mover ? " (learned by the mover)" : "") << "\n";
     };
     line("ModalitiesInStudy at study level", pipeline::tri(c.study_modalities), "study_modalities");
     line("NumberOfStudyRelatedInstances", pipeline::tri(c.study_counts), "study_counts");

@@ -126,12 +126,24 @@ const char* to_string(RetrieveSetting s) {
   return "move";
 }
 
-GetFallback get_fallback(RetrieveSetting setting, const std::optional<bool>& c_get, const Outcome& move_outcome) {
-  if (setting != RetrieveSetting::Auto || move_outcome.cls != OutcomeClass::DestinationUnknown) return {};
+GetFallback get_fallback(RetrieveSetting setting, const std::optional<bool>& c_get, const Outcome& move_outcome,
+                         int move_completed) {
+  if (setting != RetrieveSetting::Auto || move_completed > 0) return {};
+  std::string refused;
+  if (move_outcome.cls == OutcomeClass::DestinationUnknown) {
+    refused = "the PACS does not know our receiver's AE title (0xA801)";
+  } else if (move_outcome.cls == OutcomeClass::UnableToProcess) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%04X", move_outcome.status);
+    refused = std::string("the PACS refused the C-MOVE before sending anything (") + hex +
+              "; Orthanc answers so for a destination it does not know)";
+  } else {
+    return {};
+  }
   if (c_get == true)
-    return {true, "the PACS does not know our receiver's AE title (0xA801) and does C-GET: retrieving by C-GET "
-                  "(register our AE title, host and port at the PACS to move instead)"};
-  return {false, std::string("retrieve: auto, but C-GET is ") + (c_get ? "known not to work" : "not known to work") +
+    return {true, refused + " and does C-GET: retrieving by C-GET (register our AE title, host and port at the PACS "
+                            "to move instead)"};
+  return {false, "retrieve: auto: " + refused + ", and C-GET is " + (c_get ? "known not to work" : "not known to work") +
                      " at this PACS (probe it, or pin capabilities.c_get)"};
 }
 

@@ -129,23 +129,33 @@ TEST_CASE("retrieve: move | get | auto") {
   CHECK(std::string(to_string(RetrieveSetting::Auto)) == "auto");
 }
 
-TEST_CASE("retrieve: auto falls back to C-GET only on A801 at a PACS whose C-GET works") {
+TEST_CASE("retrieve: auto falls back to C-GET only when the PACS refused the move before sending, where C-GET works") {
   const Outcome a801 = classify_retrieve(0xA801, 0, 0, 0, "C-MOVE");
-  auto yes = get_fallback(RetrieveSetting::Auto, true, a801);
+  auto yes = get_fallback(RetrieveSetting::Auto, true, a801, 0);
   CHECK(yes.use_get);
   CHECK_THAT(yes.reason, Catch::Contains("0xA801") && Catch::Contains("register our AE title"));
-  // C-GET not known to work (not probed, or probed no): the A801 stands, the reason says why.
-  auto unknown = get_fallback(RetrieveSetting::Auto, std::nullopt, a801);
+  // Orthanc answers an unknown destination with 0xC000 (unable to process).
+  const Outcome c000 = classify_retrieve(0xC000, 0, 0, 0, "C-MOVE");
+  auto orthanc = get_fallback(RetrieveSetting::Auto, true, c000, 0);
+  CHECK(orthanc.use_get);
+  CHECK_THAT(orthanc.reason, Catch::Contains("0xC000") && Catch::Contains("retrieving by C-GET"));
+  // C-GET not known to work (not probed, or probed no): the refusal stands, the reason says why.
+  auto unknown = get_fallback(RetrieveSetting::Auto, std::nullopt, a801, 0);
   CHECK_FALSE(unknown.use_get);
   CHECK_THAT(unknown.reason, Catch::Contains("not known to work"));
-  auto no = get_fallback(RetrieveSetting::Auto, false, a801);
+  auto no = get_fallback(RetrieveSetting::Auto, false, c000, 0);
   CHECK_FALSE(no.use_get);
   CHECK_THAT(no.reason, Catch::Contains("known not to work"));
-  // Only auto; only A801.
-  CHECK_FALSE(get_fallback(RetrieveSetting::Move, true, a801).use_get);
-  CHECK(get_fallback(RetrieveSetting::Move, true, a801).reason.empty());
-  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xA700, 0, 0, 0, "C-MOVE")).use_get);
-  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xC000, 0, 0, 0, "C-MOVE")).use_get);
-  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, make_outcome(OutcomeClass::Unreachable, 0, "x")).use_get);
-  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0x0000, 5, 0, 0, "C-MOVE")).use_get);
+  // Only auto; only before anything was sent; only those refusals.
+  CHECK_FALSE(get_fallback(RetrieveSetting::Move, true, a801, 0).use_get);
+  CHECK(get_fallback(RetrieveSetting::Move, true, a801, 0).reason.empty());
+  CHECK_FALSE(get_fallback(RetrieveSetting::Get, true, a801, 0).use_get);
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xC000, 3, 0, 0, "C-MOVE"), 3).use_get);
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xA700, 0, 0, 0, "C-MOVE"), 0).use_get);
+  CHECK(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xA700, 0, 0, 0, "C-MOVE"), 0).reason.empty());
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xA900, 0, 0, 0, "C-MOVE"), 0).use_get);
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0xB000, 0, 2, 0, "C-MOVE"), 0).use_get);
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, make_outcome(OutcomeClass::Unreachable, 0, "x"), 0).use_get);
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, make_outcome(OutcomeClass::NetworkError, 0, "x"), 0).use_get);
+  CHECK_FALSE(get_fallback(RetrieveSetting::Auto, true, classify_retrieve(0x0000, 5, 0, 0, "C-MOVE"), 5).use_get);
 }

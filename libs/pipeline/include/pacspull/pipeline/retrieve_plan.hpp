@@ -96,11 +96,15 @@ const char* to_string(RetrieveSetting s);
 
 struct GetFallback {
   bool use_get = false;  // retrieve by C-GET now, in the same attempt
-  std::string reason;    // why (or why not, when the move failed with A801): for logs and the job's error
+  std::string reason;    // why (or, after a refusal, why not): for logs and the job's error
 };
-// After a C-MOVE ended with `move_outcome`: only `auto`, only 0xA801 (move destination
-// unknown: the PACS would not send to us at all), and only on a PACS whose C-GET works
-// (`c_get` probed or pinned true). Anything else keeps the C-MOVE's outcome.
-GetFallback get_fallback(RetrieveSetting setting, const std::optional<bool>& c_get, const Outcome& move_outcome);
+// After a C-MOVE ended with `move_outcome` having sent `move_completed` instances: only with
+// `auto`, only on a PACS whose C-GET works (`c_get` probed or pinned true), and only when the
+// PACS refused the move before sending anything in a way that can mean "I do not send to
+// your AE": 0xA801 (move destination unknown), or 0xCxxx (unable to process: Orthanc answers
+// a destination it does not know with 0xC000, not 0xA801). Out of resources, network errors,
+// sub-operation failures and the rest keep the C-MOVE's outcome.
+GetFallback get_fallback(RetrieveSetting setting, const std::optional<bool>& c_get, const Outcome& move_outcome,
+                         int move_completed);
 
 }  // namespace pacspull::pipeline
