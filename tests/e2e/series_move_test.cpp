@@ -9,7 +9,10 @@
 //   0xC000): C-GET when its c_get is true, the refusal with the reason when C-GET is not
 //   known to work.
 // Each job is written into the ledger as the finder would leave it; the exact SOP set of the
-// study must be in the ledger afterwards.
+// study must be in the ledger afterwards. And the whole day through the six services with
+// series_move pinned no: the finder names series, whole studies arrive, and the checker,
+// the filter and the dispatcher still end each study right (the AI node gets exactly the
+// expected set, once).
 #include <catch2/catch.hpp>
 
 #include <pqxx/pqxx>
@@ -19,6 +22,7 @@
 #include <set>
 
 #include "dcmqrscp_peer.hpp"
+#include "outcome_checks.hpp"
 #include "pipeline_fixture.hpp"
 
 using pacspull::testing::DcmQrScpPeer;
@@ -254,4 +258,54 @@ TEST_CASE("retrieve: auto at a PACS that does not know our AE: C-GET when its C-
         static_cast<long>(a.sops.size()));
   CHECK(log.find("PACS testpacs: the PACS refused the C-MOVE before sending anything (0xC000") != std::string::npos);
   CHECK(log.find("and does C-GET: retrieving by C-GET") != std::string::npos);
+}
+
+TEST_CASE("A day with series_move pinned no: moves naming series bring whole studies, the AI node still gets "
+          "exactly the expected set once",
+          "[e2e][series-move][day]") {
+  PipelineFixture f("series-day");
+  f.upload_part("initial");
+  f.upload_part("late");
+  std::string text = pacspull::testing::read_file(f.config_path());
+  const std::regex pacs_line("(  - \\{name: testpacs, [^}]*)\\}");
+  REQUIRE(std::regex_search(text, pacs_line));
+  text = std::regex_replace(text, pacs_line, "$1, capabilities: {series_move: false}}");
+  std::ofstream(f.config_path()) << text;
+  f.start_all();
+  const bool settled = pacspull::testing::wait_all_settled(f, 300);
+  if (!settled) UNSCOPED_INFO("mover log:\n" << f.service_log("mover"));
+  REQUIRE(settled);
+
+  // The AI node: exactly the expected SOP instances, each by one C-STORE.
+  const std::set<std::string> want = f.expected_sops();
+  pacspull::testing::wait_for([&] { return f.ai().sop_instance_uids().size() >= want.size(); },
+                              std::chrono::seconds(30));
+  const auto got_list = f.ai().sop_instance_uids();
+  const std::set<std::string> got(got_list.begin(), got_list.end());
+  long stores = 0;
+  for (const auto& [sop, n] : f.ai().received_counts()) stores += n;
+  CHECK(got == want);
+  CHECK(stores == static_cast<long>(want.size()));
+
+  // Each study in its expected state, dispatched once when completed; a study whose move named
+  // series (the finder's series filter on Orthanc) holds the whole study all the same.
+  long named = 0;
+  for (const auto& s : f.manifest()["studies"]) {
+    const std::string uid = s["study_instance_uid"];
+    const std::string expected_state = s["expected"]["state"];
+    if (expected_state == "not_pulled") continue;
+    INFO("study " << s["key"].get<std::string>() << ": " << s["expected"]["why"].get<std::string>());
+    CHECK(f.query("SELECT state FROM studies WHERE study_uid = '" + uid + "'") == expected_state);
+    CHECK(f.count("SELECT count(*) FROM dispatches WHERE status = 'sent' AND study_uid = '" + uid + "'") ==
+          (expected_state == "completed" ? 1 : 0));
+    if (f.count("SELECT count(*) FROM move_jobs WHERE study_uid = '" + uid + "' AND cardinality(series_uids) > 0") ==
+        0)
+      continue;
+    ++named;
+    CHECK(f.count("SELECT count(*) FROM instances WHERE study_uid = '" + uid + "'") ==
+          s["instance_count"].get<long>());
+  }
+  INFO("mover log:\n" << f.service_log("mover"));
+  CHECK(named > 0);  // the finder did name series: the whole-study path was taken
+  CHECK(f.count("SELECT count(*) FROM pacs_capabilities WHERE 'series_move' = ANY(learned)") == 0);
 }
