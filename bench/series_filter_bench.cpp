@@ -9,7 +9,7 @@
 // dispatched the final filter's verdict on its first image (rules::evaluate at instance
 // level, as the filter service does). Where the PACS answered no image header for a CT series
 // the finder samples (pipeline::wants_sample: count >= kSampleMinInstances, the verdict could
-// change), the header of ONE instance is C-GET into memory (dicom::get_header, the middle
+// change), the header of ONE instance is C-GET into a scratch file (dicom::get_header, the middle
 // InstanceNumber of the image list) and merged (pipeline::merge_sample), as the finder does
 // with finder.sample_headers on; the bytes of every sampled instance count as pulled.
 // Prints figures; not a pass/fail test.

@@ -64,7 +64,7 @@ class FinderApp : public finder::v1::Finder::Service {
                     core::AttributeMap& study, ledger::FoundStudy& s, PollSummary& summary);
   // finder.sample_headers for one PACS: off; auto (C-GET probed yes); on (unless probed no).
   bool samples_headers(const PacsPlan& plan) const;
-  // Where the PACS answered no image header: C-GETs ONE instance (into memory) of each CT
+  // Where the PACS answered no image header: C-GETs ONE instance (never stored) of each CT
   // series whose verdict it could change (pipeline::wants_sample) and merges its header into
   // the series answer. A failed sample is a warning: the series moves without it.
   void sample_headers(const config::PacsNode& pacs, const std::string& uid, const core::AttributeMap& study,

@@ -63,7 +63,7 @@ pipeline::ProbeAnswers probe_answers(const ScuOptions& options, const Peer& peer
   a.images = images.matches;
   a.images_failed = images.error.has_value();
   if (a.images_failed) return a;
-  // C-GET of one listed instance, into memory: nothing reaches the store or the ledger.
+  // C-GET of one listed instance, not stored: nothing reaches the store or the ledger.
   std::string sop;
   for (const auto& m : a.images)
     if (sop = m.trimmed("SOPInstanceUID"); !sop.empty()) break;

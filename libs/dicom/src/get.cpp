@@ -35,6 +35,7 @@ namespace {
 constexpr long kMaxReceivePdu = 65536;
 constexpr uint16_t kSuccess = 0x0000;
 constexpr uint16_t kOutOfResources = 0xA700;
+constexpr uint16_t kCannotUnderstand = 0xC000;
 
 int clamp_seconds(std::chrono::seconds s) {
   if (s.count() <= 0) return 1;
@@ -268,9 +269,6 @@ void exchange(const ScuOptions& options, const Peer& peer, const core::Attribute
   else assoc.release();
 }
 
-// DIMSE's progress callback: the bytes of the dataset received so far.
-void count_bytes(void* data, unsigned long bytes) { *static_cast<uint64_t*>(data) = bytes; }
-
 }  // namespace
 
 GetResult get(const ScuOptions& options, const GetOptions& get_options, const Peer& peer, const core::StudyUid& study,
@@ -374,27 +372,61 @@ HeaderResult get_header(const ScuOptions& options, const Peer& peer, const core:
                                 {"StudyInstanceUID", study.str()},
                                 {"SeriesInstanceUID", series.str()},
                                 {"SOPInstanceUID", instance.str()}};
-  // Into memory only: nothing reaches the store or the ledger. C-GET cannot ask for less
-  // than the whole instance, so its pixel data travels too and counts in `bytes`.
-  auto in_memory = [&](T_ASC_Association* assoc, T_ASC_PresentationContextID msg_pres, T_DIMSE_C_StoreRQ& store,
-                       int timeout, OFCondition& cond) -> uint16_t {
+  // Nothing reaches the store or the ledger. C-GET cannot ask for less than the whole
+  // instance, so its pixel data travels too and counts in `bytes`; it is streamed into a
+  // scratch file under the system's temp directory (TMPDIR), never held in memory (a
+  // multi-frame instance can be gigabytes), its header read up to PixelData, the file removed.
+  auto scratch = [&](T_ASC_Association* assoc, T_ASC_PresentationContextID msg_pres, T_DIMSE_C_StoreRQ& store,
+                     int timeout, OFCondition& cond) -> uint16_t {
+    std::error_code ec;
+    const std::filesystem::path temp = std::filesystem::temp_directory_path(ec) /
+                                       ("pacspull-sample-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(temp_sequence.fetch_add(1)) + ".dcm");
+    DcmOutputFileStream* stream = nullptr;
+    cond = DIMSE_createFilestream(temp.c_str(), &store, assoc, msg_pres, OFTrue, &stream);
+    if (cond.bad()) {
+      delete stream;
+      spdlog::error("dicom: {}: cannot create the scratch file {}: {}", what, temp.string(), cond.text());
+      DIC_UL ignored = 0, pdvs = 0;
+      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &ignored, &pdvs);
+      return kOutOfResources;
+    }
     T_ASC_PresentationContextID data_pres = msg_pres;
-    DcmDataset* dataset = nullptr;
-    uint64_t bytes = 0;
-    cond = DIMSE_receiveDataSetInMemory(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, &dataset, count_bytes, &bytes);
-    std::unique_ptr<DcmDataset> owned(dataset);
-    out.bytes += bytes;
-    if (cond.bad()) return kSuccess;  // cond says the association broke
-    if (!owned) return kOutOfResources;
+    cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
+    const OFCondition written = stream->status();
+    delete stream;  // closes the file
+    struct Remove {
+      const std::filesystem::path& path;
+      ~Remove() {
+        std::error_code rm;
+        std::filesystem::remove(path, rm);
+      }
+    } remove{temp};
+    const uintmax_t size = std::filesystem::file_size(temp, ec);
+    if (!ec) out.bytes += size;
+    if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES))
+      return kSuccess;  // cond says the association broke
+    if (cond.bad() || written.bad()) {
+      spdlog::error("dicom: {}: cannot write the scratch file {}: {}", what, temp.string(),
+                    cond.bad() ? cond.text() : written.text());
+      cond = EC_Normal;
+      return kOutOfResources;
+    }
     if (out.header || instance.str() != store.AffectedSOPInstanceUID) {
       // Not the instance asked for (a PACS that sends more): read, not kept.
-      spdlog::warn("dicom: {}: the PACS also sent instance {}; not kept", what, store.AffectedSOPInstanceUID);
+      spdlog::warn("dicom: {}: the PACS also sent instance {}; not kept", what,
+                   rules::Text::ascii(store.AffectedSOPInstanceUID).str());
       return kSuccess;
     }
-    out.header = detail::to_attributes(*owned);
+    ReadResult read = read_attributes(temp);
+    if (!read.attributes) {
+      spdlog::warn("dicom: {}: the instance does not parse: {}", what, rules::Text::from_utf8(read.error).str());
+      return kCannotUnderstand;
+    }
+    out.header = std::move(read.attributes);
     return kSuccess;
   };
-  exchange(options, peer, keys, what, result, final_status, in_memory);
+  exchange(options, peer, keys, what, result, final_status, scratch);
   if (!result.ok && !result.error) result.error = Error{ErrorClass::Retryable, what + ": no final response"};
   return finish();
 }

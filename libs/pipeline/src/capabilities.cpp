@@ -29,7 +29,7 @@ void assess_get(const ProbeAnswers& a, PacsCapabilities& c) {
   const auto& g = *a.get;
   if (g.arrived) {
     c.c_get = true;
-    c.notes.push_back("C-GET of one instance into memory: it arrived (" + std::to_string(g.bytes) + " bytes)");
+    c.notes.push_back("C-GET of one instance (not stored): it arrived (" + std::to_string(g.bytes) + " bytes)");
     return;
   }
   switch (g.outcome.cls) {

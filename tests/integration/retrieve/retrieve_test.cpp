@@ -133,7 +133,44 @@ void check_get(const Peer& peer, const std::string& name) {
   CHECK(rf.outcome.kind == OutcomeKind::Retryable);
 }
 
+// get_header: one instance's header by C-GET, streamed into a scratch file under TMPDIR that
+// is removed at once; nothing else is written anywhere.
+void check_get_header(const Peer& peer, const std::string& name) {
+  auto& w = world();
+  const fs::path scratch = w.dir / ("scratch-" + name);
+  fs::create_directories(scratch);
+  const std::string old_tmpdir = pacspull::testing::env_or("TMPDIR", "");
+  ::setenv("TMPDIR", scratch.c_str(), 1);
+  const TestInstance& one = w.files.front();
+  HeaderResult h = get_header(scu_options(), peer, StudyUid(one.study), SeriesUid(one.series), SopInstanceUid(one.sop));
+  INFO(name << ": " << (h.get.error ? h.get.error->message : std::string("no error")));
+  CHECK(h.get.ok);
+  REQUIRE(h.header);
+  CHECK(h.header->trimmed("SOPInstanceUID") == one.sop);
+  CHECK(h.header->trimmed("SeriesInstanceUID") == one.series);
+  CHECK_FALSE(h.header->get("PixelData"));  // the header only
+  // The whole instance came over the wire (the file meta headers of the two files differ a little).
+  CHECK(h.bytes + 1024 >= fs::file_size(one.path));
+  CHECK(h.bytes <= fs::file_size(one.path) + 1024);
+  CHECK(fs::is_empty(scratch));                 // the scratch file is gone
+
+  // An instance the PACS does not have: no header, not ok, nothing left behind.
+  HeaderResult none =
+      get_header(scu_options(), peer, StudyUid(one.study), SeriesUid(one.series), SopInstanceUid("1.2.3.4.5.6.7.8.9"));
+  CHECK_FALSE(none.header);
+  CHECK_FALSE(none.get.ok);
+  CHECK(fs::is_empty(scratch));
+  if (old_tmpdir.empty()) ::unsetenv("TMPDIR");
+  else ::setenv("TMPDIR", old_tmpdir.c_str(), 1);
+}
+
 }  // namespace
+
+TEST_CASE("C-GET of one header from Orthanc and dcmqrscp: header only, scratch file removed",
+          "[retrieve][cget][header]") {
+  SECTION("Orthanc") { check_get_header(world().orthanc_peer(), "orthanc"); }
+  SECTION("dcmqrscp") { check_get_header(world().qr_peer(), "dcmqrscp"); }
+}
 
 TEST_CASE("C-GET from Orthanc stores study, series and instance durably", "[retrieve][cget][orthanc]") {
   check_get(world().orthanc_peer(), "orthanc");

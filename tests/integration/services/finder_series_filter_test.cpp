@@ -2,7 +2,7 @@
 // over bytes dispatched) against real PACS holding the generated day: Orthanc (answers the
 // image header, ImageType and SliceThickness, at series level) and DCMTK's dcmqrscp
 // (Modality only; counts from the image-level SOP list; C-GET works, so the finder samples
-// one instance header per CT series, into memory). For every study the day expects to
+// one instance header per CT series, never stored). For every study the day expects to
 // compute, every series the filter will hand on is in the move request (or the study moves
 // whole); the scouts never move; on both, the thicker passing series and the series whose
 // empty SliceThickness implies 30 mm stay behind too, and the head CT and the 3D
@@ -221,7 +221,7 @@ TEST_CASE("dcmqrscp answers no header: one sampled header per CT series judges i
   }
   // The probe's C-GET of one instance arrived (the peer has a role-selection profile).
   CHECK(c_get == "yes");
-  // Headers were sampled (finder.sample_headers at its default, auto), into memory only.
+  // Headers were sampled (finder.sample_headers at its default, auto), never stored.
   CHECK_THAT(log, Catch::Contains("sampled the header of series"));
   std::error_code ec;
   size_t stored = 0;

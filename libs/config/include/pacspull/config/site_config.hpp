@@ -174,7 +174,7 @@ struct SiteConfig {
     // at series level), off.
     std::string series_filter = "auto";
     // Where the PACS answers no image header at series nor image level (dcmqrscp): C-GET ONE
-    // instance of a CT series into memory and judge the series on its header before the move
+    // instance of a CT series (never stored) and judge the series on its header before the move
     // (pipeline::wants_sample; only series of >= 10 instances). auto: where the probe saw
     // C-GET work; on: unless it saw C-GET refused; off: never.
     std::string sample_headers = "auto";

@@ -41,14 +41,15 @@ GetResult get(const ScuOptions& options, const GetOptions& get_options, const Pe
               const std::optional<core::SeriesUid>& series, const std::optional<core::SopInstanceUid>& instance,
               const StoreScp::Sink& sink);
 
-// One instance's header, C-GET into memory (the finder's sampled header and the capability
+// One instance's header, by C-GET into a scratch file (never the store) (the finder's sampled header and the capability
 // probe's C-GET test): nothing is written to the store, nothing reaches the ledger, no sink.
 struct HeaderResult {
   // The instance's attributes as read.hpp reads a file (raw values, SpecificCharacterSet
   // included, no bulk data, no sequences); nullopt when it did not arrive.
   std::optional<core::AttributeMap> header;
-  // Dataset bytes that came over the wire: the whole instance, pixel data included (C-GET
-  // cannot ask for less), held in memory until its header is read.
+  // Bytes that came over the wire: the whole instance, pixel data included (C-GET cannot
+  // ask for less; counted as the scratch file's size, so with a small file meta header), streamed into a scratch file under TMPDIR until its header is read
+  // (memory stays bounded whatever the instance's size), then removed.
   uint64_t bytes = 0;
   // Status, counts and outcome as get() gives them. A final Success without the instance is
   // an error here; an instance that arrived under a failure status still gives `header`.

@@ -2,7 +2,7 @@
 // The capability probe of one PACS (issue 9 part 1): a handful of C-FINDs whose answers
 // say which optional keys it answers at study, series and image level, whether it
 // filters on ModalitiesInStudy, and whether it caps its answers; and a C-GET of one
-// instance it lists at image level, into memory (nothing stored, nothing in the ledger):
+// instance it lists at image level, not stored (nothing stored, nothing in the ledger):
 // whether C-GET works. The verdict is pipeline::assess_probe's; this file only asks.
 #include <string>
 

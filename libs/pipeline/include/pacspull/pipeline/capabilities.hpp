@@ -31,7 +31,7 @@ struct PacsCapabilities {
   std::optional<bool> image_level;         // image-level C-FIND lists SOP Instance UIDs
   // C-FIND answer cap: nullopt unknown, 0 none seen, n: the PACS stops after n answers.
   std::optional<long> result_cap;
-  // C-GET works: the probe C-GETs one listed instance into memory (yes: it arrived; no: the
+  // C-GET works: the probe C-GETs one listed instance, not stored (yes: it arrived; no: the
   // PACS refused it or sent nothing; unknown: network error, or nothing to try).
   std::optional<bool> c_get;
   std::optional<bool> series_move;   // series-level C-MOVE works (idem)
@@ -61,7 +61,7 @@ struct ProbeAnswers {
   std::vector<core::AttributeMap> images;
   bool images_failed = false;
   bool images_run = false;
-  // C-GET of one of those instances into memory (nullopt: not tried, nothing listed).
+  // C-GET of one of those instances, not stored (nullopt: not tried, nothing listed).
   struct GetTry {
     std::string instance;  // SOP Instance UID asked for
     bool arrived = false;  // the instance came back on our association

@@ -57,7 +57,7 @@ core::AttributeMap image_query_keys(const std::string& study_uid, const std::str
 std::optional<bool> take_header(core::AttributeMap& series, const std::vector<core::AttributeMap>& images);
 
 // Sampled headers (where the PACS answers no image header at series nor image level, and
-// C-GET works): the finder C-GETs ONE instance of a CT series into memory and merges its
+// C-GET works): the finder C-GETs ONE instance of a CT series (not stored) and merges its
 // header into the series answer; choose_series then judges it as it judges Orthanc's.
 //
 // A sample costs one instance: only a series of at least this many instances is sampled, so
