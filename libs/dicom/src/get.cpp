@@ -158,6 +158,40 @@ uint16_t place(const std::filesystem::path& root, const std::filesystem::path& t
   return detail::place_received(placement, temp, request_sop, peer.ae_title.str(), peer.host).status;
 }
 
+// Streams one C-STORE sub-operation's dataset into `file` (bit for bit, with a meta
+// header). nullopt: the file holds it whole. Otherwise the status to answer, the file
+// removed: 0xA700 after a create or write failure of ours (logged, `cond` cleared so the
+// association goes on), or Success when `cond` says the association broke.
+std::optional<uint16_t> receive_into(T_ASC_Association* assoc, T_ASC_PresentationContextID msg_pres,
+                                     T_DIMSE_C_StoreRQ& store, int timeout, const std::filesystem::path& file,
+                                     const std::string& who, OFCondition& cond) {
+  std::error_code rm;
+  DcmOutputFileStream* stream = nullptr;
+  cond = DIMSE_createFilestream(file.c_str(), &store, assoc, msg_pres, OFTrue, &stream);
+  if (cond.bad()) {
+    delete stream;
+    spdlog::error("{}: cannot create {}: {}", who, file.string(), cond.text());
+    DIC_UL bytes = 0, pdvs = 0;
+    cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+    return kOutOfResources;
+  }
+  T_ASC_PresentationContextID data_pres = msg_pres;
+  cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
+  const OFCondition written = stream->status();
+  delete stream;  // closes the file
+  if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES)) {
+    std::filesystem::remove(file, rm);
+    return kSuccess;  // cond says the association broke
+  }
+  if (cond.bad() || written.bad()) {
+    std::filesystem::remove(file, rm);
+    spdlog::error("{}: cannot write {}: {}", who, file.string(), cond.bad() ? cond.text() : written.text());
+    cond = EC_Normal;
+    return kOutOfResources;
+  }
+  return std::nullopt;
+}
+
 // What the exchange does with one C-STORE sub-operation: reads its dataset off the
 // association and returns the status to answer; a network failure sets `cond` (then the
 // association is aborted).
@@ -309,30 +343,7 @@ GetResult get(const ScuOptions& options, const GetOptions& get_options, const Pe
                      int timeout, OFCondition& cond) -> uint16_t {
     const std::filesystem::path temp =
         incoming / pipeline::temp_name(names.host, ::getpid(), names.random, temp_sequence.fetch_add(1));
-    std::error_code rm;
-    DcmOutputFileStream* stream = nullptr;
-    cond = DIMSE_createFilestream(temp.c_str(), &store, assoc, msg_pres, OFTrue, &stream);
-    if (cond.bad()) {
-      delete stream;
-      spdlog::error("dicom get: cannot create {}: {}", temp.string(), cond.text());
-      DIC_UL bytes = 0, pdvs = 0;
-      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
-      return kOutOfResources;
-    }
-    T_ASC_PresentationContextID data_pres = msg_pres;
-    cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
-    const OFCondition written = stream->status();
-    delete stream;
-    if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES)) {
-      std::filesystem::remove(temp, rm);
-      return kSuccess;  // cond says the association broke
-    }
-    if (cond.bad() || written.bad()) {
-      std::filesystem::remove(temp, rm);
-      spdlog::error("dicom get: cannot write {}: {}", temp.string(), cond.bad() ? cond.text() : written.text());
-      cond = EC_Normal;
-      return kOutOfResources;
-    }
+    if (auto failed = receive_into(assoc, msg_pres, store, timeout, temp, "dicom get", cond)) return *failed;
     return place(get_options.storage_root, temp, store.AffectedSOPInstanceUID, peer, sink);
   };
   exchange(options, peer, keys, what, result, final_status, durable);
@@ -382,19 +393,8 @@ HeaderResult get_header(const ScuOptions& options, const Peer& peer, const core:
     const std::filesystem::path temp = std::filesystem::temp_directory_path(ec) /
                                        ("pacspull-sample-" + std::to_string(::getpid()) + "-" +
                                         std::to_string(temp_sequence.fetch_add(1)) + ".dcm");
-    DcmOutputFileStream* stream = nullptr;
-    cond = DIMSE_createFilestream(temp.c_str(), &store, assoc, msg_pres, OFTrue, &stream);
-    if (cond.bad()) {
-      delete stream;
-      spdlog::error("dicom: {}: cannot create the scratch file {}: {}", what, temp.string(), cond.text());
-      DIC_UL ignored = 0, pdvs = 0;
-      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &ignored, &pdvs);
-      return kOutOfResources;
-    }
-    T_ASC_PresentationContextID data_pres = msg_pres;
-    cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &data_pres, stream, nullptr, nullptr);
-    const OFCondition written = stream->status();
-    delete stream;  // closes the file
+    if (auto failed = receive_into(assoc, msg_pres, store, timeout, temp, "dicom: " + what + ": scratch file", cond))
+      return *failed;
     struct Remove {
       const std::filesystem::path& path;
       ~Remove() {
@@ -404,14 +404,6 @@ HeaderResult get_header(const ScuOptions& options, const Peer& peer, const core:
     } remove{temp};
     const uintmax_t size = std::filesystem::file_size(temp, ec);
     if (!ec) out.bytes += size;
-    if (cond.bad() && !(cond.module() == OFM_dcmnet && cond.code() == DIMSEC_OUTOFRESOURCES))
-      return kSuccess;  // cond says the association broke
-    if (cond.bad() || written.bad()) {
-      spdlog::error("dicom: {}: cannot write the scratch file {}: {}", what, temp.string(),
-                    cond.bad() ? cond.text() : written.text());
-      cond = EC_Normal;
-      return kOutOfResources;
-    }
     if (out.header || instance.str() != store.AffectedSOPInstanceUID) {
       // Not the instance asked for (a PACS that sends more): read, not kept.
       spdlog::warn("dicom: {}: the PACS also sent instance {}; not kept", what,

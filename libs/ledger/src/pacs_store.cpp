@@ -25,25 +25,18 @@ SELECT study_modalities, study_counts, filters_modalities, series_modality, seri
   extract(epoch FROM probed_at)::bigint, array_to_string(learned, chr(31))
 FROM pacs_capabilities WHERE pacs = $1)sql";
 
-// One learned column; the row is created (all else unknown) when the finder has not probed
-// the PACS yet. WHERE EXISTS: a PACS not (yet) in pacs_nodes inserts nothing instead of
-// failing the mover's transaction on the foreign key.
-constexpr const char* kLearnSeriesMove = R"sql(
-INSERT INTO pacs_capabilities AS c (pacs, series_move, learned, probe_error)
-SELECT $1, $2, ARRAY['series_move'], 'not probed (row created by the mover)'
-WHERE EXISTS (SELECT 1 FROM pacs_nodes WHERE name = $1)
-ON CONFLICT (pacs) DO UPDATE SET series_move = EXCLUDED.series_move,
-  learned = array_append(array_remove(c.learned, 'series_move'), 'series_move')
-WHERE NOT ('series_move' = ANY(c.pinned))
-RETURNING 1)sql";
-constexpr const char* kLearnCGet = R"sql(
-INSERT INTO pacs_capabilities AS c (pacs, c_get, learned, probe_error)
-SELECT $1, $2, ARRAY['c_get'], 'not probed (row created by the mover)'
-WHERE EXISTS (SELECT 1 FROM pacs_nodes WHERE name = $1)
-ON CONFLICT (pacs) DO UPDATE SET c_get = EXCLUDED.c_get,
-  learned = array_append(array_remove(c.learned, 'c_get'), 'c_get')
-WHERE NOT ('c_get' = ANY(c.pinned))
-RETURNING 1)sql";
+// One learned column (`column` is one of ours, never input); the row is created (all else
+// unknown) when the finder has not probed the PACS yet. WHERE EXISTS: a PACS not (yet) in
+// pacs_nodes inserts nothing instead of failing the mover's transaction on the foreign key.
+std::string learn_sql(const std::string& column) {
+  return "INSERT INTO pacs_capabilities AS c (pacs, " + column + ", learned, probe_error)\n"
+         "SELECT $1, $2, ARRAY['" + column + "'], 'not probed (row created by the mover)'\n"
+         "WHERE EXISTS (SELECT 1 FROM pacs_nodes WHERE name = $1)\n"
+         "ON CONFLICT (pacs) DO UPDATE SET " + column + " = EXCLUDED." + column + ",\n"
+         "  learned = array_append(array_remove(c.learned, '" + column + "'), '" + column + "')\n"
+         "WHERE NOT ('" + column + "' = ANY(c.pinned))\n"
+         "RETURNING 1";
+}
 
 std::optional<bool> opt_bool(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
@@ -120,7 +113,7 @@ const char* column_of(LearnedCapability c) {
 }
 
 bool record_learned_capability(pqxx::work& w, const std::string& pacs, LearnedCapability which, bool value) {
-  return !w.exec_params(which == LearnedCapability::SeriesMove ? kLearnSeriesMove : kLearnCGet, pacs, value).empty();
+  return !w.exec_params(learn_sql(which == LearnedCapability::SeriesMove ? "series_move" : "c_get"), pacs, value).empty();
 }
 
 }  // namespace pacspull::ledger

@@ -139,160 +139,123 @@ const nlohmann::json& study(const nlohmann::json& manifest, const std::string& k
 
 std::string series_uid(const nlohmann::json& s, size_t i) { return s["series"][i]["series_instance_uid"]; }
 
-}  // namespace
-
-TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker passing series stay behind") {
-  fs::path dir = make_temp_dir("pacspull-series-filter");
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+// The generated day in a temp directory (removed at the end unless PACSPULL_KEEP_TEST_DIRS),
+// and what the finder made of it.
+struct Day {
+  fs::path dir;
   nlohmann::json manifest;
-  std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
-  OrthancPacs pacs(dir / "pacs", "HDRPACS", {});
-  pacs.upload(dir / "day" / "initial");
-  pacs.upload(dir / "day" / "late");
   std::string log, c_get;
   std::map<std::string, std::string> events;
-  auto got = run_finder(dir, "HDRPACS", pacs.dicom_port(), manifest, log, events, c_get);
-  // Defaults: Orthanc answers series queries well, so auto filters series before the move.
-  CHECK_THAT(log, Catch::Contains("series filtered before the move"));
-  // The probe C-GETs one instance: Orthanc sends it. It answers the header itself: no sample.
-  CHECK(c_get == "yes");
-  CHECK(log.find("sampled the header") == std::string::npos);
+  std::map<std::string, Request> got;
+  explicit Day(const std::string& name) : dir(make_temp_dir(name)) {
+    std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
+  }
+  ~Day() {
+    std::error_code ec;
+    if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
+  }
+  template <class Pacs>
+  void load(Pacs& pacs) {
+    pacs.upload(dir / "day" / "initial");
+    pacs.upload(dir / "day" / "late");
+  }
+  void find(const std::string& ae, uint16_t port, const std::string& finder_extra = "") {
+    got = run_finder(dir, ae, port, manifest, log, events, c_get, finder_extra);
+  }
+};
 
-  const std::string lost = lost_series(manifest, got);
+// The choice the filter's own rules make when every CT series' header is known (Orthanc
+// answers it; dcmqrscp's is sampled): nothing the day dispatches is left behind; e2e01 moves
+// only its 1 mm series, e2e19 only its 4 mm one; the DX study moves whole; the head CT and
+// the 3D reconstruction are settled unsupported by the finder, never moved (no 'stable'
+// event); every study the day completes is queued.
+void check_chosen_on_headers(Day& d) {
+  const std::string lost = lost_series(d.manifest, d.got);
   INFO("studies whose dispatched series would not move:" << lost);
   CHECK(lost.empty());
   // e2e01: topogram (LOCALIZER, 2 images) and the 5 mm series stay; the 1 mm series moves.
-  const auto& chest = study(manifest, "e2e01_chest_ct");
-  const Request& c = got[chest["study_instance_uid"].get<std::string>()];
-  CHECK(c.series == std::set<std::string>{series_uid(chest, 2)});
+  const auto& chest = study(d.manifest, "e2e01_chest_ct");
+  CHECK(d.got[chest["study_instance_uid"].get<std::string>()].series == std::set<std::string>{series_uid(chest, 2)});
   // e2e19: SliceThickness 0 (75 images: 4 mm) moves; 5 mm and empty/10 images (30 mm) stay.
-  const auto& lies = study(manifest, "e2e19_thickness_lies");
-  const Request& l = got[lies["study_instance_uid"].get<std::string>()];
-  CHECK(l.series == std::set<std::string>{series_uid(lies, 1)});
-  CHECK_THAT(log, Catch::Contains("not moved: filter because SliceThickness empty not believed"));
-  // The DX study moves whole.
-  CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
+  const auto& lies = study(d.manifest, "e2e19_thickness_lies");
+  CHECK(d.got[lies["study_instance_uid"].get<std::string>()].series == std::set<std::string>{series_uid(lies, 1)});
+  CHECK(d.got[study(d.manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
+  const std::string head = study(d.manifest, "e2e02_head_ct")["study_instance_uid"];
+  INFO("head CT, finder events:\n" << d.events[head]);
+  CHECK(d.got[head].state == "unsupported");
+  CHECK_THAT(d.events[head], Catch::Contains("series-filtered: filter because BodyPartExamined HEAD") &&
+                                 Catch::Contains("unsupported: ") && Catch::Contains("no series can pass"));
+  CHECK(("\n" + d.events[head]).find("\nstable: ") == std::string::npos);
+  const std::string recon = study(d.manifest, "e2e21_shared_accession_3d")["study_instance_uid"];
+  INFO("3D reconstruction, finder events:\n" << d.events[recon]);
+  CHECK(d.got[recon].state == "unsupported");
+  CHECK_THAT(d.events[recon], Catch::Contains("series-filtered: ") && Catch::Contains("ImageType"));
+  CHECK(("\n" + d.events[recon]).find("\nstable: ") == std::string::npos);
+  for (const auto& s : d.manifest["studies"])
+    if (s["expected"]["state"] == "completed")
+      CHECK(d.got[s["study_instance_uid"].get<std::string>()].state == "queued");
+}
+
+}  // namespace
+
+TEST_CASE("Orthanc answers the image header: scouts, a 30 mm series and thicker passing series stay behind") {
+  Day d("pacspull-series-filter");
+  OrthancPacs pacs(d.dir / "pacs", "HDRPACS", {});
+  d.load(pacs);
+  d.find("HDRPACS", pacs.dicom_port());
+  // Defaults: Orthanc answers series queries well, so auto filters series before the move.
+  CHECK_THAT(d.log, Catch::Contains("series filtered before the move"));
+  // The probe C-GETs one instance: Orthanc sends it. It answers the header itself: no sample.
+  CHECK(d.c_get == "yes");
+  CHECK(d.log.find("sampled the header") == std::string::npos);
   // The header came at series level: no image-level C-FIND was needed for it.
-  CHECK(log.find("image-level C-FIND of one instance") == std::string::npos);
-  // No series can pass, each judged on its header: settled unsupported by the finder, never
-  // moved (no move requested: no 'stable' event), the series' reason recorded for `why`.
-  const std::string head = study(manifest, "e2e02_head_ct")["study_instance_uid"];
-  INFO("head CT, finder events:\n" << events[head]);
-  CHECK(got[head].state == "unsupported");
-  CHECK_THAT(events[head], Catch::Contains("series-filtered: filter because BodyPartExamined HEAD") &&
-                               Catch::Contains("unsupported: ") && Catch::Contains("no series can pass"));
-  CHECK(("\n" + events[head]).find("\nstable: ") == std::string::npos);
-  const std::string recon = study(manifest, "e2e21_shared_accession_3d")["study_instance_uid"];
-  INFO("3D reconstruction, finder events:\n" << events[recon]);
-  CHECK(got[recon].state == "unsupported");
-  CHECK_THAT(events[recon], Catch::Contains("series-filtered: ") && Catch::Contains("ImageType"));
-  CHECK(("\n" + events[recon]).find("\nstable: ") == std::string::npos);
-  // Every study the day computes was queued, none settled by the finder.
-  for (const auto& s : manifest["studies"])
-    if (s["expected"]["state"] == "completed") CHECK(got[s["study_instance_uid"].get<std::string>()].state == "queued");
+  CHECK(d.log.find("image-level C-FIND of one instance") == std::string::npos);
+  CHECK_THAT(d.log, Catch::Contains("not moved: filter because SliceThickness empty not believed"));
+  check_chosen_on_headers(d);
 }
 
 TEST_CASE("dcmqrscp answers no header: one sampled header per CT series judges it as on Orthanc") {
-  fs::path dir = make_temp_dir("pacspull-series-filter-qr");
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
-  nlohmann::json manifest;
-  std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
-  std::string log, c_get;
-  std::map<std::string, std::string> events;
-  std::map<std::string, Request> got;
+  Day d("pacspull-series-filter-qr");
   {
-    DcmQrScpPeer pacs(dir / "dcmqrscp", "QRSCP", {});  // no C-MOVE destination: nothing is moved here
-    pacs.upload(dir / "day" / "initial");
-    pacs.upload(dir / "day" / "late");
-    got = run_finder(dir, pacs.ae_title(), pacs.port(), manifest, log, events, c_get);
+    DcmQrScpPeer pacs(d.dir / "dcmqrscp", "QRSCP", {});  // no C-MOVE destination: nothing is moved here
+    d.load(pacs);
+    d.find(pacs.ae_title(), pacs.port());
     pacs.stop();
   }
   // The probe's C-GET of one instance arrived (the peer has a role-selection profile).
-  CHECK(c_get == "yes");
+  CHECK(d.c_get == "yes");
   // Headers were sampled (finder.sample_headers at its default, auto), never stored.
-  CHECK_THAT(log, Catch::Contains("sampled the header of series"));
+  CHECK_THAT(d.log, Catch::Contains("sampled the header of series"));
   std::error_code ec;
   size_t stored = 0;
-  if (fs::exists(dir / "store"))
-    for (auto it = fs::recursive_directory_iterator(dir / "store", ec); it != fs::recursive_directory_iterator(); ++it)
+  if (fs::exists(d.dir / "store"))
+    for (auto it = fs::recursive_directory_iterator(d.dir / "store", ec); it != fs::recursive_directory_iterator(); ++it)
       if (it->is_regular_file()) ++stored;
   CHECK(stored == 0);
-
-  const std::string lost = lost_series(manifest, got);
-  INFO("studies whose dispatched series would not move:" << lost);
-  CHECK(lost.empty());
-  // e2e01: the scout stays by count; with its sampled header the 5 mm series stays too.
-  const auto& chest = study(manifest, "e2e01_chest_ct");
-  const Request& c = got[chest["study_instance_uid"].get<std::string>()];
-  CHECK(c.series == std::set<std::string>{series_uid(chest, 2)});
-  // e2e19: SliceThickness 0 (75 images: 4 mm) moves; 5 mm and empty/10 images (30 mm) stay.
-  const auto& lies = study(manifest, "e2e19_thickness_lies");
-  const Request& l = got[lies["study_instance_uid"].get<std::string>()];
-  CHECK(l.series == std::set<std::string>{series_uid(lies, 1)});
-  CHECK(got[study(manifest, "e2e03_chest_dx")["study_instance_uid"].get<std::string>()].series.empty());
-  // The head CT (BodyPartExamined HEAD) and the 3D reconstruction (DERIVED\SECONDARY),
-  // judged on their sampled headers: settled unsupported, never moved.
-  const std::string head = study(manifest, "e2e02_head_ct")["study_instance_uid"];
-  INFO("head CT, finder events:\n" << events[head]);
-  CHECK(got[head].state == "unsupported");
-  CHECK_THAT(events[head], Catch::Contains("series-filtered: filter because BodyPartExamined HEAD") &&
-                               Catch::Contains("unsupported: "));
-  CHECK(("\n" + events[head]).find("\nstable: ") == std::string::npos);
-  const std::string recon = study(manifest, "e2e21_shared_accession_3d")["study_instance_uid"];
-  INFO("3D reconstruction, finder events:\n" << events[recon]);
-  CHECK(got[recon].state == "unsupported");
-  CHECK_THAT(events[recon], Catch::Contains("series-filtered: ") && Catch::Contains("ImageType"));
-  // Every study the day computes was queued, none settled by the finder.
-  for (const auto& s : manifest["studies"])
-    if (s["expected"]["state"] == "completed") CHECK(got[s["study_instance_uid"].get<std::string>()].state == "queued");
+  check_chosen_on_headers(d);
 }
 
 TEST_CASE("dcmqrscp with finder.sample_headers off: every CT series that may be handed on moves whole") {
-  fs::path dir = make_temp_dir("pacspull-series-filter-qr-off");
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      if (env_or("PACSPULL_KEEP_TEST_DIRS", "").empty()) fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
-  nlohmann::json manifest;
-  std::ifstream(run_gen_day(dir / "day", GenDayOptions{})) >> manifest;
-  std::string log, c_get;
-  std::map<std::string, std::string> events;
-  std::map<std::string, Request> got;
+  Day d("pacspull-series-filter-qr-off");
   {
-    DcmQrScpPeer pacs(dir / "dcmqrscp", "QRSCP", {});
-    pacs.upload(dir / "day" / "initial");
-    pacs.upload(dir / "day" / "late");
-    got = run_finder(dir, pacs.ae_title(), pacs.port(), manifest, log, events, c_get, "sample_headers: off, ");
+    DcmQrScpPeer pacs(d.dir / "dcmqrscp", "QRSCP", {});
+    d.load(pacs);
+    d.find(pacs.ae_title(), pacs.port(), "sample_headers: off, ");
     pacs.stop();
   }
-  CHECK(log.find("sampled the header") == std::string::npos);
-  const std::string lost = lost_series(manifest, got);
+  CHECK(d.log.find("sampled the header") == std::string::npos);
+  const std::string lost = lost_series(d.manifest, d.got);
   INFO("studies whose dispatched series would not move:" << lost);
   CHECK(lost.empty());
-  const auto& chest = study(manifest, "e2e01_chest_ct");
-  const Request& c = got[chest["study_instance_uid"].get<std::string>()];
+  const auto& chest = study(d.manifest, "e2e01_chest_ct");
+  const Request& c = d.got[chest["study_instance_uid"].get<std::string>()];
   CHECK_FALSE(moves(c, series_uid(chest, 0)));  // the 2-image scout
   CHECK(moves(c, series_uid(chest, 1)));         // 5 mm: its header is unseen, it may be the thinnest
   // No BodyPartExamined or header: the head CT and the 3D reconstruction move whole.
   for (const char* key : {"e2e02_head_ct", "e2e21_shared_accession_3d"}) {
-    const std::string uid = study(manifest, key)["study_instance_uid"];
-    INFO(key << ", finder events:\n" << events[uid]);
-    CHECK(got[uid].state == "queued");
-    CHECK(got[uid].series.empty());
+    const std::string uid = study(d.manifest, key)["study_instance_uid"];
+    INFO(key << ", finder events:\n" << d.events[uid]);
+    CHECK(d.got[uid].state == "queued");
+    CHECK(d.got[uid].series.empty());
   }
 }
