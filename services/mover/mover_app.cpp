@@ -63,6 +63,17 @@ void MoverApp::run() {
       .Set(0);
   for (const char* outcome : {"ok", "retryable", "permanent"})  // at 0, so "all failing" alerts can fire
     ctx_.metrics->counter("pacspull_mover_moves_total", "C-MOVE attempts by outcome", {{"outcome", outcome}});
+  // At 0 from start-up (the dashboard's fallback panel, deploy/grafana/README.md).
+  for (const auto& p : ctx_.config.pacs) {
+    ctx_.metrics->counter("pacspull_mover_series_fallbacks_total",
+                          "series-level retrievals refused or empty, the whole study retrieved instead", {{"pacs", p.name}});
+    ctx_.metrics->counter("pacspull_mover_cget_fallbacks_total",
+                          "C-MOVEs refused before sending (0xA801, 0xCxxx) retried by C-GET (retrieve: auto)",
+                          {{"pacs", p.name}});
+  }
+  for (const char* value : {"yes", "no"})
+    ctx_.metrics->counter("pacspull_mover_capabilities_learned_total", "PACS capabilities learned from retrievals",
+                          {{"capability", "series_move"}, {"value", value}});
   rpc::Server server(ctx_.ports.grpc_port, {this});
   bus::Worker worker(*ctx_.bus, runtime::mover_consumer(), [this](bus::Message& m) { return on_request(m); });
   worker.start();
